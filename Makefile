@@ -1,0 +1,157 @@
+# hypura — plain Makefile.
+#   make                 the CPU engine: build/hypura
+#   make test            build and run every test (tests/run.sh prints "N passed, N failed")
+#   make demo            install missing Debian packages (as root), build, run the streaming demo
+#   make bench-...       see bench/README.md
+# Switches (an unknown value is an error):
+#   SANITIZE=address|undefined|thread|address,undefined   NATIVE=1   CUDA=1   DEBUG=1
+#   URING=0 (no io_uring even where liburing is installed)
+# Every source file under src/ is part of libhypura; tests/test_*.c are test programs;
+# tools/hypura/*.c is the CLI. Files named *_avx2.c / *_avx512.c are compiled with those
+# instruction sets and only called after a runtime CPU check; *_neon.c only on arm64.
+
+CC      ?= cc
+comma   := ,
+SANITIZE ?=
+NATIVE  ?= 0
+CUDA    ?= 0
+DEBUG   ?= 0
+URING   ?= 1
+
+ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1)
+
+ifneq ($(filter-out 0 1,$(NATIVE) $(CUDA) $(DEBUG) $(URING)),)
+$(error NATIVE, CUDA, DEBUG and URING take 0 or 1)
+endif
+
+OPT := -O2
+ifeq ($(DEBUG),1)
+OPT := -O0 -g3
+endif
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
+               -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing -pthread \
+               -Iinclude -Isrc
+LDLIBS := -lm -pthread
+
+BUILD := build
+ifneq ($(SANITIZE),)
+  ifeq ($(filter $(SANITIZE),address undefined thread address,undefined undefined,address),)
+    $(error SANITIZE must be address, undefined, thread or address,undefined (got '$(SANITIZE)'))
+  endif
+  CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=$(SANITIZE)
+  BUILD := build/san-$(subst $(comma),-,$(SANITIZE))
+endif
+ifeq ($(NATIVE),1)
+  CFLAGS_BASE += -march=native
+  BUILD := $(BUILD)-native
+endif
+ifneq ($(ARCH),x86_64)
+  BUILD := $(BUILD)-$(ARCH)
+endif
+
+# --- optional dependencies, each announced -------------------------------------------
+have = $(shell pkg-config --exists $(1) 2>/dev/null && echo 1)
+HAVE_CJSON := $(shell test -f /usr/include/cjson/cJSON.h && echo 1)
+HAVE_URING := $(if $(filter 1,$(URING)),$(call have,liburing))
+HAVE_MHD   := $(call have,libmicrohttpd)
+HAVE_NVCC  := $(shell command -v nvcc >/dev/null 2>&1 && echo 1)
+
+ifneq ($(HAVE_CJSON),1)
+$(error cJSON is missing: apt-get install libcjson-dev (or run 'make deps' as root))
+endif
+LDLIBS += -lcjson
+ifeq ($(HAVE_URING),1)
+  CFLAGS_BASE += -DHYPURA_URING=1
+  LDLIBS += -luring
+endif
+ifeq ($(HAVE_MHD),1)
+  CFLAGS_BASE += -DHYPURA_MHD=1
+  LDLIBS += -lmicrohttpd
+endif
+ifeq ($(CUDA),1)
+  ifneq ($(HAVE_NVCC),1)
+    $(error CUDA=1 but nvcc is not on PATH)
+  endif
+  CFLAGS_BASE += -DHYPURA_CUDA=1
+endif
+
+CFLAGS := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
+
+# --- sources ---------------------------------------------------------------------------
+LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
+ifeq ($(ARCH),x86_64)
+  LIB_SRC := $(filter-out %_neon.c,$(LIB_SRC))
+else ifeq ($(ARCH),aarch64)
+  LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
+else
+  LIB_SRC := $(filter-out %_neon.c %_avx2.c %_avx512.c,$(LIB_SRC))
+endif
+ifneq ($(HAVE_MHD),1)
+  LIB_SRC := $(filter-out src/server/%,$(LIB_SRC))
+endif
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC  := $(sort $(wildcard tools/hypura/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_COMMON := $(filter-out tests/test_%,$(wildcard tests/*.c))
+TEST_COMMON_OBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
+
+AVX2_FLAGS   := -mavx2 -mfma -mf16c -mbmi2
+AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16
+
+# keep objects make would otherwise treat as intermediate
+.SECONDARY:
+
+.PHONY: all test demo deps clean info bench check-fixtures
+all: info $(BUILD)/hypura
+
+info:
+	@printf 'hypura build (%s, %s)\n' '$(ARCH)' '$(BUILD)'
+	@printf '  %s cJSON\n' '$(if $(HAVE_CJSON),✓,✗)'
+	@printf '  %s io_uring (liburing)%s\n' '$(if $(HAVE_URING),✓,✗)' '$(if $(HAVE_URING),, — pread threads are used instead)'
+	@printf '  %s HTTP server (libmicrohttpd)\n' '$(if $(HAVE_MHD),✓,✗)'
+	@printf '  %s CUDA%s\n' '$(if $(filter 1,$(CUDA)),✓,✗)' '$(if $(filter 1,$(CUDA)),, (CUDA=1 to build the GPU tier))'
+	@printf '  %s sanitizer %s\n' '$(if $(SANITIZE),✓,✗)' '$(SANITIZE)'
+	@printf '  %s -march=native\n' '$(if $(filter 1,$(NATIVE)),✓,✗)'
+
+$(BUILD)/libhypura.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/hypura: $(CLI_OBJ) $(BUILD)/libhypura.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libhypura.a $(LDLIBS)
+
+$(BUILD)/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX2_FLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(BUILD)/libhypura.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -MMD -MP -o $@ $< $(TEST_COMMON_OBJ) $(BUILD)/libhypura.a $(LDFLAGS) $(LDLIBS)
+
+# make test T=test_gguf runs one test program
+T ?=
+test: $(BUILD)/hypura $(TEST_BIN)
+	@HYPURA_BIN=$(abspath $(BUILD)/hypura) tests/run.sh $(BUILD)/tests $(T)
+
+deps:
+	@bash tools/deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash bench/demo.sh $(BUILD)/hypura
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_COMMON_OBJ:.o=.d)

@@ -1,0 +1,137 @@
+/* hypura — public C API.
+ *
+ * A model (hy_model) is loaded once and is immutable afterwards: it can be shared by
+ * several sessions. A session (hy_session) holds per-conversation state: the KV cache,
+ * the position, compute buffers. Every function that can fail returns 0 on success or a
+ * negative errno-style status; hy_last_error() then says why, in words, for this thread.
+ * Every *_free accepts NULL. Options are structs initialised by *_default_params(), so
+ * new fields never break callers.
+ */
+#ifndef HYPURA_H
+#define HYPURA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- logging and errors ------------------------------------------------------------ */
+enum hy_log_level { HY_LOG_ERROR = 0, HY_LOG_WARN = 1, HY_LOG_INFO = 2, HY_LOG_DEBUG = 3 };
+typedef void (*hy_log_fn)(enum hy_log_level level, const char *msg, void *user);
+/* Set once, before other calls. fn NULL restores the default (warnings and errors to
+ * stderr). Messages above max_level are dropped before formatting. */
+void hy_log_set(hy_log_fn fn, void *user, enum hy_log_level max_level);
+/* The reason for this thread's last failure ("unknown error" if none was recorded). */
+const char *hy_last_error(void);
+void hy_clear_error(void);
+
+/* "2G" = 2 GiB, "512M", "64K", "1.5G", plain bytes. Returns 0 or -EINVAL. */
+int hy_parse_size(const char *s, uint64_t *out);
+/* Format bytes as "1.50 GiB" into buf. Returns buf. */
+char *hy_format_size(uint64_t bytes, char *buf, size_t len);
+
+/* ---- model ------------------------------------------------------------------------- */
+typedef struct hy_model hy_model;
+typedef struct hy_session hy_session;
+typedef int32_t hy_token;
+
+enum hy_io_mode {
+    HY_IO_AUTO = 0,  /* the planner's choice: resident tensors in anonymous memory,
+                        streamed ones through direct I/O */
+    HY_IO_MMAP,      /* naive baseline: map the file and let the page cache do the rest */
+};
+
+struct hy_model_params {
+    int n_threads;          /* compute threads; 0 = number of online CPUs */
+    uint64_t ram_budget;    /* bytes; 0 = what is available minus headroom, capped by cgroup */
+    uint64_t gpu_budget;    /* bytes; 0 = free VRAM minus headroom (CUDA builds) */
+    uint32_t n_ctx;         /* context the plan reserves KV cache for; 0 = min(train, 4096) */
+    enum hy_io_mode io;
+    bool mlock;             /* lock resident weights in RAM */
+    bool vocab_only;        /* load metadata and tokenizer only; no weights */
+    const char *plan_mode;  /* NULL = planner decides; else "resident", "ffn-stream", ... */
+};
+struct hy_model_params hy_model_default_params(void);
+
+int hy_model_load(const char *path, const struct hy_model_params *params, hy_model **out);
+void hy_model_free(hy_model *m);
+
+struct hy_model_desc {
+    const char *arch;       /* "llama", "qwen2", "qwen3", ... */
+    const char *name;       /* general.name or "" */
+    int n_vocab, n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff;
+    int n_expert, n_expert_used;
+    uint32_t n_ctx_train;
+    uint64_t n_params;
+    uint64_t weight_bytes;  /* bytes of tensor data in the file */
+};
+void hy_model_describe(const hy_model *m, struct hy_model_desc *out);
+
+/* ---- tokens ------------------------------------------------------------------------ */
+/* Tokenize text. add_special: BOS/EOS as the model's metadata asks. parse_special:
+ * special-token text in the input (e.g. "<|im_start|>") becomes that token.
+ * Returns the number of tokens (which may exceed n_max: then only n_max were written)
+ * or a negative status. */
+int hy_tokenize(const hy_model *m, const char *text, size_t len, bool add_special,
+                bool parse_special, hy_token *out, int n_max);
+/* The bytes of one token's piece (special tokens render as their text only if
+ * render_special). Returns the length, which may exceed cap, or a negative status. */
+int hy_token_to_piece(const hy_model *m, hy_token t, bool render_special, char *buf, int cap);
+bool hy_token_is_eog(const hy_model *m, hy_token t);
+hy_token hy_token_bos(const hy_model *m);  /* -1 if none */
+hy_token hy_token_eos(const hy_model *m);
+
+/* ---- session ----------------------------------------------------------------------- */
+struct hy_session_params {
+    uint32_t n_ctx;     /* 0 = the model's planned context */
+    uint32_t n_batch;   /* prompt tokens per forward pass; 0 = 512 */
+    int n_threads;      /* 0 = the model's */
+};
+struct hy_session_params hy_session_default_params(void);
+int hy_session_new(hy_model *m, const struct hy_session_params *p, hy_session **out);
+void hy_session_free(hy_session *s);
+
+/* Append tokens to the session and run them through the model. Only the new tokens
+ * are computed; earlier ones come from the KV cache. all_logits: keep the logits of
+ * every token of this call (else only the last). */
+int hy_session_eval(hy_session *s, const hy_token *toks, int n, bool all_logits);
+/* Logits of the i-th token of the last eval (i = -1: the last). n_vocab floats. */
+const float *hy_session_logits(const hy_session *s, int i);
+int hy_session_n_past(const hy_session *s);
+/* Forget everything after the first n tokens (n = 0: reset). */
+int hy_session_truncate(hy_session *s, int n);
+
+struct hy_session_stats {
+    uint64_t disk_read_bytes;   /* bytes read from the model file by the runtime */
+    double stall_seconds;       /* time compute waited on streamed weights */
+    uint64_t n_eval_tokens;
+};
+void hy_session_stats(const hy_session *s, struct hy_session_stats *out);
+
+/* ---- sampling ---------------------------------------------------------------------- */
+typedef struct hy_sampler hy_sampler;
+struct hy_sampler_params {
+    float temp;             /* <= 0: greedy */
+    int top_k;              /* <= 0: off */
+    float top_p;            /* >= 1: off */
+    float min_p;            /* <= 0: off */
+    float repeat_penalty;   /* 1: off */
+    int repeat_last_n;      /* tokens the penalty looks back over */
+    uint64_t seed;
+};
+struct hy_sampler_params hy_sampler_default_params(void);
+int hy_sampler_new(const struct hy_sampler_params *p, int n_vocab, hy_sampler **out);
+void hy_sampler_free(hy_sampler *s);
+/* Choose the next token from logits (n_vocab floats, not modified). */
+hy_token hy_sampler_sample(hy_sampler *s, const float *logits);
+/* Tell the sampler a token entered the context (for the repeat penalty). */
+void hy_sampler_accept(hy_sampler *s, hy_token t);
+void hy_sampler_reset(hy_sampler *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
