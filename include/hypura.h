@@ -131,6 +131,12 @@ hy_token hy_sampler_sample(hy_sampler *s, const float *logits);
 void hy_sampler_accept(hy_sampler *s, hy_token t);
 void hy_sampler_reset(hy_sampler *s);
 
+/* ---- chat templates (src/tokenizer) ------------------------------------------------ */
+
+/* ---- hardware profile, placement plan, estimate (src/tier) ------------------------- */
+
+/* ---- storage read paths (src/io) --------------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif
