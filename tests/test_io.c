@@ -6,6 +6,8 @@
  * Temporary files live under /var/tmp (a real disk here; tmpfs would not exercise
  * O_DIRECT alignment), or $HYPURA_TEST_TMP. */
 #include "io/file.h"
+#include "hypura.h"
+#include "io/ioq.h"
 #include "test.h"
 #include "util/common.h"
 
@@ -215,11 +217,497 @@ static void test_dio_align(void)
     remove_file(path);
 }
 
+/* ---- the read queue ------------------------------------------------------------------- */
+
+static const enum ioq_backend k_backends[] = {IOQ_URING, IOQ_THREADS};
+
+/* A queue of the given backend and depth, or NULL (io_uring unavailable: says so). */
+static struct ioq *new_queue(enum ioq_backend b, uint32_t depth)
+{
+    struct ioq_params p = ioq_default_params();
+    p.backend = b;
+    p.depth = depth;
+    struct ioq *q = NULL;
+    int rc = ioq_new(&p, &q);
+    if (rc == -ENOSYS)
+        printf("  note: no io_uring here (%s)\n", hy_last_error());
+    else
+        CHECKF(rc == 0, "ioq_new(%s, %u): %d", ioq_backend_name(b), depth, rc);
+    if (q)
+        CHECK(ioq_backend_used(q) == b);
+    return q;
+}
+
+/* Reap every outstanding completion into cqes (indexed by tag); returns how many. */
+static int reap_all(struct ioq *q, struct ioq_cqe *by_tag, int n_tags, int *order)
+{
+    int n = 0;
+    struct ioq_cqe c[16];
+    while (ioq_outstanding(q)) {
+        int k = ioq_reap(q, c, 16, 1);
+        CHECKF(k > 0, "ioq_reap: %d", k);
+        if (k <= 0)
+            break;
+        for (int i = 0; i < k; i++) {
+            CHECK(c[i].tag < (uint64_t)n_tags);
+            if (c[i].tag < (uint64_t)n_tags)
+                by_tag[c[i].tag] = c[i];
+            if (order)
+                order[n] = (int)c[i].tag;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Many random widened reads at depth, through a direct file, verified byte for byte. */
+static void test_ioq_random(void)
+{
+    const uint64_t n = (8u << 20) + 777;
+    char *path = make_pattern_file(n);
+    if (!path) {
+        TEST_SKIP("cannot write a temporary file under /var/tmp");
+        return;
+    }
+    enum { NREQ = 400 };
+    for (size_t b = 0; b < HY_ARRAY_LEN(k_backends); b++) {
+        for (uint32_t depth = 1; depth <= 64; depth *= 8) {
+            struct hy_file *f = NULL;
+            CHECK(file_open_direct(&f, path) == 0);
+            struct ioq *q = new_queue(k_backends[b], depth);
+            if (!q || !f) {
+                file_close(f);
+                continue;
+            }
+            uint32_t al = f->align;
+            uint8_t *bufs[NREQ];
+            uint64_t want_off[NREQ], want_len[NREQ], skip[NREQ];
+            struct ioq_cqe cq[NREQ];
+            uint64_t rng = 99 + depth, expect_bytes = 0;
+            int submitted = 0, reaped = 0;
+            for (int i = 0; i < NREQ; i++) {
+                /* GGUF-like: 32-byte aligned starts, odd lengths, some at the end */
+                uint64_t off = (test_rand(&rng) % n) / 32 * 32;
+                uint64_t len = 1 + test_rand(&rng) % (i % 10 == 0 ? (1u << 20) : 20000);
+                if (i % 17 == 0)
+                    off = n - HY_MIN(n, len);
+                len = HY_MIN(len, n - off);
+                struct file_span sp;
+                CHECK(file_widen(off, len, al, &sp) == 0);
+                bufs[i] = hy_aligned_alloc(HY_MAX(al, 64), (size_t)sp.len);
+                memset(bufs[i], 0x5A, (size_t)sp.len);
+                want_off[i] = off, want_len[i] = len, skip[i] = sp.skip;
+                struct ioq_req r = {.file = f, .buf = bufs[i], .len = (size_t)sp.len,
+                                    .need = (size_t)(sp.skip + len), .off = sp.off,
+                                    .tag = (uint64_t)i,
+                                    .prio = i % 3 ? IOQ_PREFETCH : IOQ_DEMAND};
+                int rc = ioq_submit(q, &r);
+                CHECKF(rc == 0, "submit: %s", hy_last_error());
+                submitted += rc == 0;
+                expect_bytes += HY_MIN(sp.len, n - sp.off);
+                /* reap some along the way, like a streamer would */
+                if (i % 50 == 49) {
+                    struct ioq_cqe c[8];
+                    int k = ioq_reap(q, c, 8, 0);
+                    CHECK(k >= 0);
+                    for (int j = 0; j < k; j++)
+                        cq[c[j].tag] = c[j];
+                    reaped += HY_MAX(k, 0);
+                }
+            }
+            reaped += reap_all(q, cq, NREQ, NULL);
+            CHECK_EQ(reaped, submitted);
+            int bad = 0;
+            for (int i = 0; i < NREQ; i++) {
+                if (cq[i].status != 0 || cq[i].bytes < skip[i] + want_len[i] ||
+                    !pattern_matches(bufs[i] + skip[i], want_off[i], (size_t)want_len[i]))
+                    bad++;
+                free(bufs[i]);
+            }
+            CHECKF(bad == 0, "%s depth %u: %d bad reads", ioq_backend_name(k_backends[b]),
+                   depth, bad);
+            CHECKF(f->bytes_read == expect_bytes, "bytes_read %llu, expected %llu",
+                   (unsigned long long)f->bytes_read, (unsigned long long)expect_bytes);
+            ioq_free(q);
+            file_close(f);
+        }
+    }
+    remove_file(path);
+}
+
+/* A memory file (no descriptor) through an io_uring queue is served by threads. */
+static void test_ioq_no_descriptor(void)
+{
+    size_t n = 100000;
+    uint8_t *data = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        data[i] = pattern_byte(i);
+    struct hy_file *f;
+    CHECK(file_open_mem(&f, data, n, false, "mem") == 0);
+    for (size_t b = 0; b < HY_ARRAY_LEN(k_backends); b++) {
+        struct ioq *q = new_queue(k_backends[b], 4);
+        if (!q)
+            continue;
+        uint8_t bufs[20][3000];
+        struct ioq_cqe cq[20];
+        for (int i = 0; i < 20; i++) {
+            struct ioq_req r = {.file = f, .buf = bufs[i], .len = 3000,
+                                .off = (uint64_t)i * 4999, .tag = (uint64_t)i};
+            CHECK(ioq_submit(q, &r) == 0);
+        }
+        CHECK_EQ(reap_all(q, cq, 20, NULL), 20);
+        for (int i = 0; i < 20; i++)
+            CHECK(cq[i].status == 0 && cq[i].bytes == 3000 &&
+                  pattern_matches(bufs[i], (uint64_t)i * 4999, 3000));
+        ioq_free(q);
+    }
+    file_close(f);
+    free(data);
+}
+
+/* Every read returns at most short_max bytes: requests still complete, whole. */
+static void test_ioq_short_reads(void)
+{
+    const uint64_t n = (1u << 20) + 100;
+    char *path = make_pattern_file(n);
+    if (!path) {
+        TEST_SKIP("cannot write a temporary file under /var/tmp");
+        return;
+    }
+    static const size_t shorts[] = {1, 511, 4096, 10000};
+    for (size_t s = 0; s < HY_ARRAY_LEN(shorts); s++) {
+        struct hy_file *inner, *f;
+        CHECK(file_open_direct(&inner, path) == 0);
+        struct file_fault spec = {.short_max = shorts[s]};
+        CHECK(file_open_fault(&f, inner, &spec) == 0);
+        struct ioq *q = new_queue(IOQ_THREADS, 4);
+        uint32_t al = f->align;
+        enum { NREQ = 24 };
+        uint8_t *bufs[NREQ];
+        struct ioq_cqe cq[NREQ];
+        struct file_span sp[NREQ];
+        size_t len = shorts[s] == 1 ? 3000 : 70000;
+        for (int i = 0; i < NREQ; i++) {
+            uint64_t off = (uint64_t)i * 40000 + 32;
+            CHECK(file_widen(off, len, al, &sp[i]) == 0);
+            bufs[i] = hy_aligned_alloc(HY_MAX(al, 64), (size_t)sp[i].len);
+            struct ioq_req r = {.file = f, .buf = bufs[i], .len = (size_t)sp[i].len,
+                                .off = sp[i].off, .tag = (uint64_t)i};
+            CHECK(ioq_submit(q, &r) == 0);
+        }
+        CHECK_EQ(reap_all(q, cq, NREQ, NULL), NREQ);
+        for (int i = 0; i < NREQ; i++) {
+            CHECK(cq[i].status == 0 && cq[i].bytes == sp[i].len);
+            CHECK(pattern_matches(bufs[i] + sp[i].skip, (uint64_t)i * 40000 + 32, len));
+            free(bufs[i]);
+        }
+        CHECK(f->n_reads >= NREQ * (len / shorts[s]));
+        ioq_free(q);
+        file_close(f);
+    }
+    remove_file(path);
+}
+
+/* The Nth read fails: with depth 1 exactly one request fails, with its offset; a failure
+ * that clears within the retries is not an error; EAGAIN is retried. */
+static void test_ioq_read_errors(void)
+{
+    size_t n = 64 * 4096;
+    uint8_t *data = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        data[i] = pattern_byte(i);
+    struct {
+        uint64_t fail_count;
+        int err;
+        bool fails;
+    } cases[] = {
+        {4, EIO, true},      /* persistent: the read and its three retries fail */
+        {3, EIO, false},     /* transient: three failures, three retries */
+        {4, ENOSPC, true},   /* any device error */
+        {5, EAGAIN, false},  /* requeued */
+        {5, EINTR, false},
+    };
+    for (size_t k = 0; k < HY_ARRAY_LEN(cases); k++) {
+        struct hy_file *inner, *f;
+        CHECK(file_open_mem(&inner, data, n, false, "mem") == 0);
+        struct file_fault spec = {.fail_nth = 5, .fail_count = cases[k].fail_count,
+                                  .fail_errno = cases[k].err};
+        CHECK(file_open_fault(&f, inner, &spec) == 0);
+        struct ioq_params p = ioq_default_params();
+        p.depth = 1;
+        p.eio_retries = 3;
+        p.backend = IOQ_THREADS;
+        struct ioq *q;
+        CHECK(ioq_new(&p, &q) == 0);
+        enum { NREQ = 12 };
+        uint8_t *buf = malloc(NREQ * 4096);
+        for (int i = 0; i < NREQ; i++) {
+            struct ioq_req r = {.file = f, .buf = buf + i * 4096, .len = 4096,
+                                .off = (uint64_t)i * 4096 + 7, .tag = (uint64_t)i};
+            CHECK(ioq_submit(q, &r) == 0);
+        }
+        struct ioq_cqe cq[NREQ];
+        hy_clear_error();
+        CHECK_EQ(reap_all(q, cq, NREQ, NULL), NREQ);
+        for (int i = 0; i < NREQ; i++) {
+            /* depth 1: request 4 (0-based) makes read call 5 */
+            if (i == 4 && cases[k].fails) {
+                CHECK_EQ(cq[i].status, -cases[k].err);
+                CHECK_EQ(cq[i].err_off, 4 * 4096 + 7);
+                CHECKF(strstr(hy_last_error(), "16391") != NULL, "message: %s",
+                       hy_last_error());
+            } else {
+                CHECKF(cq[i].status == 0, "case %zu request %d: %d", k, i, cq[i].status);
+                CHECK(pattern_matches(buf + i * 4096, (uint64_t)i * 4096 + 7, 4096));
+            }
+        }
+        free(buf);
+        ioq_free(q);
+        file_close(f);
+    }
+    free(data);
+}
+
+/* End of file inside a widened read: complete when the needed bytes are there, an error
+ * (not success, not a hang) when the file ends before them. */
+static void test_ioq_eof(void)
+{
+    const uint64_t n = 3 * 4096 + 1000;
+    char *path = make_pattern_file(n);
+    if (!path) {
+        TEST_SKIP("cannot write a temporary file under /var/tmp");
+        return;
+    }
+    for (size_t b = 0; b < HY_ARRAY_LEN(k_backends); b++) {
+        struct hy_file *f;
+        CHECK(file_open_direct(&f, path) == 0);
+        struct ioq *q = new_queue(k_backends[b], 4);
+        if (!q) {
+            file_close(f);
+            continue;
+        }
+        uint32_t al = HY_MAX(f->align, 1);
+        struct file_span sp;
+        CHECK(file_widen(n - 900, 900, al, &sp) == 0);
+        uint8_t *buf = hy_aligned_alloc(4096, (size_t)sp.len + 8192);
+        /* 0: the wanted bytes end at EOF; 1: the wanted bytes run past EOF;
+         * 2: the whole request lies past EOF */
+        struct ioq_req r0 = {.file = f, .buf = buf, .len = (size_t)sp.len,
+                             .need = (size_t)(sp.skip + 900), .off = sp.off, .tag = 0};
+        struct ioq_req r1 = r0;
+        r1.tag = 1;
+        r1.len += 4096;
+        r1.need = r1.len;
+        struct ioq_req r2 = {.file = f, .buf = buf, .len = 4096, .off = 8 * 4096, .tag = 2};
+        struct ioq_cqe cq[3];
+        CHECK(ioq_submit(q, &r0) == 0);
+        CHECK_EQ(reap_all(q, cq, 3, NULL), 1);
+        CHECK(cq[0].status == 0 && cq[0].bytes == n - sp.off);
+        CHECK(pattern_matches(buf + sp.skip, n - 900, 900));
+        CHECK(ioq_submit(q, &r1) == 0);
+        CHECK(ioq_submit(q, &r2) == 0);
+        CHECK_EQ(reap_all(q, cq, 3, NULL), 2);
+        CHECK_EQ(cq[1].status, -EIO);
+        CHECK_EQ(cq[1].err_off, n);
+        CHECK(cq[1].bytes == n - sp.off);
+        CHECK_EQ(cq[2].status, -EIO);
+        CHECK_EQ(cq[2].err_off, 8 * 4096);
+        CHECKF(strstr(hy_last_error(), "end of file") != NULL, "%s", hy_last_error());
+        free(buf);
+        ioq_free(q);
+        file_close(f);
+    }
+    /* a file truncated under the runtime (the fault file's eof_at) */
+    struct hy_file *inner, *f;
+    CHECK(file_open(&inner, path) == 0);
+    struct file_fault spec = {.eof_at = 5000};
+    CHECK(file_open_fault(&f, inner, &spec) == 0);
+    struct ioq *q = new_queue(IOQ_THREADS, 2);
+    uint8_t buf[8192];
+    struct ioq_req r = {.file = f, .buf = buf, .len = 8192, .off = 0, .tag = 0};
+    CHECK(ioq_submit(q, &r) == 0);
+    struct ioq_cqe c;
+    CHECK_EQ(reap_all(q, &c, 1, NULL), 1);
+    CHECK(c.status == -EIO && c.err_off == 5000 && c.bytes == 5000);
+    ioq_free(q);
+    file_close(f);
+    remove_file(path);
+}
+
+/* Demand requests overtake queued prefetch requests: with a slow device and depth 1, the
+ * prefetch request in flight finishes first, then the demand ones, then the remaining
+ * prefetch ones, in submission order within a priority. */
+static void test_ioq_priority(void)
+{
+    size_t n = 1 << 16;
+    uint8_t *data = calloc(1, n);
+    enum { NP = 5, ND = 3 };
+    for (size_t b = 0; b < HY_ARRAY_LEN(k_backends); b++) {
+        struct hy_file *f = NULL;
+        char *path = NULL;
+        if (k_backends[b] == IOQ_THREADS) {
+            struct hy_file *inner;
+            CHECK(file_open_mem(&inner, data, n, false, "mem") == 0);
+            struct file_fault spec = {.delay_us = 20000}; /* 20 ms a read */
+            CHECK(file_open_fault(&f, inner, &spec) == 0);
+        } else {
+            path = make_pattern_file(n);
+            if (!path || file_open(&f, path) != 0) {
+                remove_file(path);
+                continue;
+            }
+        }
+        struct ioq *q = new_queue(k_backends[b], 1);
+        if (!q) {
+            file_close(f);
+            remove_file(path);
+            continue;
+        }
+        static uint8_t buf[NP + ND][4096];
+        for (int i = 0; i < NP; i++) {
+            struct ioq_req r = {.file = f, .buf = buf[i], .len = 4096, .off = 4096u * i,
+                                .tag = (uint64_t)i, .prio = IOQ_PREFETCH};
+            CHECK(ioq_submit(q, &r) == 0);
+        }
+        for (int i = 0; i < ND; i++) {
+            struct ioq_req r = {.file = f, .buf = buf[NP + i], .len = 4096,
+                                .off = 4096u * (NP + i), .tag = (uint64_t)(NP + i),
+                                .prio = IOQ_DEMAND};
+            CHECK(ioq_submit(q, &r) == 0);
+        }
+        struct ioq_cqe cq[NP + ND];
+        int order[NP + ND];
+        CHECK_EQ(reap_all(q, cq, NP + ND, order), NP + ND);
+        static const int want[NP + ND] = {0, 5, 6, 7, 1, 2, 3, 4};
+        bool same = !memcmp(order, want, sizeof want);
+        CHECKF(same, "%s: completion order %d %d %d %d %d %d %d %d",
+               ioq_backend_name(k_backends[b]), order[0], order[1], order[2], order[3],
+               order[4], order[5], order[6], order[7]);
+        ioq_free(q);
+        file_close(f);
+        remove_file(path);
+    }
+    free(data);
+}
+
+/* Shutdown with requests in flight: cancel completes the queued ones with -ECANCELED,
+ * the ones in flight finish; freeing a busy queue neither hangs nor leaks. */
+static void test_ioq_shutdown(void)
+{
+    size_t n = 1 << 20;
+    uint8_t *data = calloc(1, n);
+    const uint64_t fsz = 16u << 20;
+    char *path = make_pattern_file(fsz);
+    for (size_t b = 0; b < HY_ARRAY_LEN(k_backends); b++) {
+        struct hy_file *f = NULL;
+        if (k_backends[b] == IOQ_THREADS) {
+            struct hy_file *inner;
+            CHECK(file_open_mem(&inner, data, n, false, "mem") == 0);
+            struct file_fault spec = {.delay_us = 2000};
+            CHECK(file_open_fault(&f, inner, &spec) == 0);
+        } else if (!path || file_open_direct(&f, path) != 0) {
+            continue;
+        }
+        enum { NREQ = 64 };
+        size_t len = 256 * 1024;
+        uint8_t *buf = hy_aligned_alloc(4096, NREQ * len);
+        for (int round = 0; round < 2; round++) {
+            struct ioq *q = new_queue(k_backends[b], 4);
+            if (!q)
+                break;
+            for (int i = 0; i < NREQ; i++) {
+                struct ioq_req r = {.file = f, .buf = buf + i * len, .len = len,
+                                    .off = (uint64_t)(i % 4) * len, .tag = (uint64_t)i,
+                                    .prio = i % 2 ? IOQ_PREFETCH : IOQ_DEMAND};
+                CHECK(ioq_submit(q, &r) == 0);
+            }
+            if (round == 0) {
+                struct ioq_cqe cq[NREQ];
+                int got = ioq_reap(q, cq, NREQ, 2);
+                CHECK(got >= 2);
+                ioq_cancel(q);
+                CHECK(ioq_drain(q) == 0);
+                int k = ioq_reap(q, cq + got, NREQ - got, NREQ);
+                CHECK_EQ(got + k, NREQ);
+                int ok = 0, cancelled = 0;
+                for (int i = 0; i < got + k; i++) {
+                    ok += cq[i].status == 0;
+                    cancelled += cq[i].status == -ECANCELED;
+                }
+                CHECK_EQ(ok + cancelled, NREQ);
+                CHECK(ok >= 2 && cancelled > 0);
+                CHECK_EQ(ioq_outstanding(q), 0);
+            }
+            ioq_free(q); /* round 1: requests still in flight and queued */
+        }
+        free(buf);
+        file_close(f);
+    }
+    remove_file(path);
+    free(data);
+}
+
+/* Bad requests are refused, not queued. */
+static void test_ioq_bad_requests(void)
+{
+    struct ioq_params p = ioq_default_params();
+    struct ioq *q;
+    p.depth = 0;
+    CHECK(ioq_new(&p, &q) == -EINVAL);
+    p.depth = IOQ_MAX_DEPTH + 1;
+    CHECK(ioq_new(&p, &q) == -EINVAL);
+    p = ioq_default_params();
+    CHECK(ioq_new(&p, &q) == 0);
+    uint8_t buf[64];
+    struct hy_file *m;
+    CHECK(file_open_mem(&m, buf, sizeof buf, false, "mem") == 0);
+    struct ioq_req r = {.file = m, .buf = buf, .len = 16, .need = 32};
+    CHECK(ioq_submit(q, &r) == -EINVAL);
+    r = (struct ioq_req){.file = m, .buf = NULL, .len = 16};
+    CHECK(ioq_submit(q, &r) == -EINVAL);
+    r = (struct ioq_req){.file = m, .buf = buf, .len = 16, .off = UINT64_MAX - 3};
+    CHECK(ioq_submit(q, &r) == -EOVERFLOW);
+    /* a direct file wants aligned requests */
+    char *path = make_pattern_file(1 << 16);
+    struct hy_file *d = NULL;
+    if (path && file_open_direct(&d, path) == 0 && d->direct) {
+        uint8_t *ab = hy_aligned_alloc(4096, 8192);
+        r = (struct ioq_req){.file = d, .buf = ab, .len = 4096, .off = 32};
+        CHECK(ioq_submit(q, &r) == -EINVAL);
+        r = (struct ioq_req){.file = d, .buf = ab + 32, .len = 4096, .off = 0};
+        CHECK(ioq_submit(q, &r) == -EINVAL);
+        r = (struct ioq_req){.file = d, .buf = ab, .len = 4000, .off = 0};
+        CHECK(ioq_submit(q, &r) == -EINVAL);
+        CHECK(strstr(hy_last_error(), "file_widen") != NULL);
+        free(ab);
+    }
+    CHECK_EQ(ioq_outstanding(q), 0);
+    /* a zero-length request completes at once */
+    r = (struct ioq_req){.file = m, .buf = buf, .len = 0, .tag = 42};
+    CHECK(ioq_submit(q, &r) == 0);
+    struct ioq_cqe c;
+    CHECK(ioq_reap(q, &c, 1, 1) == 1 && c.tag == 42 && c.status == 0 && c.bytes == 0);
+    CHECK(ioq_reap(q, &c, 1, 1) == 0); /* nothing outstanding: no wait */
+    ioq_free(q);
+    ioq_free(NULL);
+    file_close(d);
+    file_close(m);
+    remove_file(path);
+}
+
 int main(void)
 {
     RUN(test_widen);
     RUN(test_direct_vs_buffered);
     RUN(test_direct_refused);
     RUN(test_dio_align);
+    RUN(test_ioq_random);
+    RUN(test_ioq_no_descriptor);
+    RUN(test_ioq_short_reads);
+    RUN(test_ioq_read_errors);
+    RUN(test_ioq_eof);
+    RUN(test_ioq_priority);
+    RUN(test_ioq_shutdown);
+    RUN(test_ioq_bad_requests);
     return test_finish();
 }
