@@ -7,6 +7,7 @@
  * O_DIRECT alignment), or $HYPURA_TEST_TMP. */
 #include "io/file.h"
 #include "hypura.h"
+#include "io/iomeasure.h"
 #include "io/ioq.h"
 #include "test.h"
 #include "util/common.h"
@@ -695,6 +696,94 @@ static void test_ioq_bad_requests(void)
     remove_file(path);
 }
 
+/* ---- storage measurement ---------------------------------------------------------------- */
+
+static char *temp_path(void)
+{
+    const char *dir = getenv("HYPURA_TEST_TMP");
+    char tmpl[512];
+    snprintf(tmpl, sizeof tmpl, "%s/hypura-test-io-XXXXXX", dir && *dir ? dir : "/var/tmp");
+    int fd = mkstemp(tmpl);
+    if (fd < 0)
+        return NULL;
+    close(fd);
+    return strdup(tmpl);
+}
+
+static void test_make_test_file(void)
+{
+    char *path = temp_path();
+    if (!path) {
+        TEST_SKIP("cannot write a temporary file under /var/tmp");
+        return;
+    }
+    const uint64_t n = (1u << 20) + 123; /* a partial last block */
+    CHECKF(io_make_test_file(path, n) == 0, "%s", hy_last_error());
+    size_t len = 0;
+    uint8_t *d = test_read_file(path, &len);
+    CHECK_EQ(len, n);
+    if (d && len == n) {
+        size_t zeros = 0;
+        for (size_t i = 0; i < n; i++)
+            zeros += d[i] == 0;
+        CHECK(zeros < n / 64);                      /* random bytes, not a hole */
+        CHECK(memcmp(d, d + 4096, 4096) != 0);      /* not one block repeated */
+    }
+    free(d);
+    CHECK(io_make_test_file("/nonexistent/dir/file", 4096) == -ENOENT);
+    remove_file(path);
+}
+
+static void test_measure(void)
+{
+    char *path = temp_path();
+    if (!path || io_make_test_file(path, 8u << 20) != 0) {
+        TEST_SKIP("cannot write a temporary file under /var/tmp");
+        remove_file(path);
+        return;
+    }
+    static const enum io_path paths[] = {IO_PATH_BUFFERED, IO_PATH_DIRECT, IO_PATH_URING,
+                                         IO_PATH_THREADS};
+    for (size_t i = 0; i < HY_ARRAY_LEN(paths); i++)
+        for (int random = 0; random < 2; random++)
+            for (uint32_t depth = 1; depth <= 8; depth *= 8) {
+                struct io_measure_params p = {.path = path, .io = paths[i], .random = random,
+                                              .block = random ? 4096 : 65536, .depth = depth,
+                                              .max_bytes = 2u << 20};
+                struct io_measure_result r;
+                int rc = io_measure(&p, &r);
+                if (rc == -ENOSYS && paths[i] == IO_PATH_URING)
+                    continue; /* no io_uring here */
+                CHECKF(rc == 0, "path %d random %d depth %u: %s", (int)paths[i], random, depth,
+                       hy_last_error());
+                CHECK_EQ(r.bytes, 2u << 20);
+                CHECK_EQ(r.n_requests, (2u << 20) / p.block);
+                CHECK(r.seconds > 0 && r.bytes_per_s > 0 && r.iops > 0);
+                CHECK(r.lat_avg_us > 0 && r.lat_p99_us > 0);
+                CHECK(fabs(r.iops * r.seconds - (double)r.n_requests) < 1e-6 * r.iops + 1);
+            }
+    /* the whole file, sequentially: read once, never past the end */
+    struct io_measure_params p = {.path = path, .io = IO_PATH_THREADS, .block = 1u << 20,
+                                  .depth = 4};
+    struct io_measure_result r;
+    CHECK(io_measure(&p, &r) == 0);
+    CHECK_EQ(r.bytes, 8u << 20);
+    /* a time limit stops a long random run */
+    p = (struct io_measure_params){.path = path, .io = IO_PATH_DIRECT, .random = true,
+                                   .block = 4096, .depth = 1, .max_bytes = 1ull << 40,
+                                   .max_seconds = 0.2};
+    CHECK(io_measure(&p, &r) == 0);
+    CHECK(r.seconds < 5 && r.n_requests > 0);
+    /* errors */
+    p = (struct io_measure_params){.path = path, .io = IO_PATH_DIRECT, .block = 4096 + 100};
+    CHECK(io_measure(&p, &r) == -EINVAL);
+    p = (struct io_measure_params){.path = path, .io = IO_PATH_URING, .block = 16u << 20};
+    CHECK(io_measure(&p, &r) == -EINVAL);
+    p = (struct io_measure_params){.path = "/nonexistent/x", .io = IO_PATH_DIRECT, .block = 4096};
+    CHECK(io_measure(&p, &r) == -ENOENT);
+    remove_file(path);
+}
+
 int main(void)
 {
     RUN(test_widen);
@@ -709,5 +798,7 @@ int main(void)
     RUN(test_ioq_priority);
     RUN(test_ioq_shutdown);
     RUN(test_ioq_bad_requests);
+    RUN(test_make_test_file);
+    RUN(test_measure);
     return test_finish();
 }
