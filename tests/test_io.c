@@ -648,6 +648,40 @@ static void test_ioq_shutdown(void)
     free(data);
 }
 
+/* A batch is queued whole or not at all. */
+static void test_ioq_batch(void)
+{
+    size_t n = 1 << 16;
+    uint8_t *data = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        data[i] = pattern_byte(i);
+    struct hy_file *f;
+    CHECK(file_open_mem(&f, data, n, false, "mem") == 0);
+    for (size_t b = 0; b < HY_ARRAY_LEN(k_backends); b++) {
+        struct ioq *q = new_queue(k_backends[b], 4);
+        if (!q)
+            continue;
+        enum { NB = 10 };
+        static uint8_t buf[NB][1000];
+        struct ioq_req r[NB];
+        for (int i = 0; i < NB; i++)
+            r[i] = (struct ioq_req){.file = f, .buf = buf[i], .len = 1000,
+                                    .off = (uint64_t)i * 3333, .tag = (uint64_t)i};
+        r[7].need = 2000; /* bad */
+        CHECK(ioq_submit_n(q, r, NB) == -EINVAL);
+        CHECK_EQ(ioq_outstanding(q), 0);
+        r[7].need = 0;
+        CHECK(ioq_submit_n(q, r, NB) == 0);
+        struct ioq_cqe cq[NB];
+        CHECK_EQ(reap_all(q, cq, NB, NULL), NB);
+        for (int i = 0; i < NB; i++)
+            CHECK(cq[i].status == 0 && pattern_matches(buf[i], (uint64_t)i * 3333, 1000));
+        ioq_free(q);
+    }
+    file_close(f);
+    free(data);
+}
+
 /* Bad requests are refused, not queued. */
 static void test_ioq_bad_requests(void)
 {
@@ -784,6 +818,47 @@ static void test_measure(void)
     remove_file(path);
 }
 
+/* The CLI end to end: a small created file, two block sizes, JSON out. */
+static void test_iobench_cli(void)
+{
+    char *path = temp_path();
+    if (!path) {
+        TEST_SKIP("cannot write a temporary file under /var/tmp");
+        return;
+    }
+    unlink(path); /* iobench creates it, and removes it after */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s iobench %s --size 4M --block 4K,64K --random-block 4K --depth 1,8 "
+             "--seconds 0.05 --json 2>&1",
+             test_hypura_bin(), path);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        TEST_SKIP("cannot run %s", test_hypura_bin());
+        free(path);
+        return;
+    }
+    char out[1 << 16];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    int status = pclose(p);
+    CHECKF(status == 0, "exit status %d; output:\n%s", status, out);
+    /* 3 configurations (2 sequential blocks + 1 random) x (buffered, direct, 2 uring,
+     * 2 threads) */
+    int rows = 0;
+    for (const char *s = out; (s = strstr(s, "\"pattern\"")); s++)
+        rows++;
+    CHECK_EQ(rows, 3 * 6);
+    CHECK(strstr(out, "\"path\": \"io_uring\"") && strstr(out, "\"path\": \"threads\""));
+    CHECK(strstr(out, "\"status\": -") == NULL || strstr(out, "unavailable"));
+    CHECK(access(path, F_OK) != 0); /* created, then removed */
+    /* a bad option is an error, not a crash */
+    snprintf(cmd, sizeof cmd, "%s iobench %s --block 1000 >/dev/null 2>&1", test_hypura_bin(),
+             path);
+    CHECK(system(cmd) != 0);
+    free(path);
+}
+
 int main(void)
 {
     RUN(test_widen);
@@ -797,8 +872,10 @@ int main(void)
     RUN(test_ioq_eof);
     RUN(test_ioq_priority);
     RUN(test_ioq_shutdown);
+    RUN(test_ioq_batch);
     RUN(test_ioq_bad_requests);
     RUN(test_make_test_file);
     RUN(test_measure);
+    RUN(test_iobench_cli);
     return test_finish();
 }

@@ -65,6 +65,8 @@ struct plan {
     uint32_t block;
     uint64_t n_blocks;      /* whole blocks in the file */
     uint64_t max_requests;  /* from max_bytes (or the file's size) */
+    uint64_t start;         /* first block of a sequential run */
+    uint64_t seed;          /* of the random offsets */
     double deadline;        /* hy_now() limit, or 0 */
 };
 
@@ -76,10 +78,12 @@ static uint64_t next_rand(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-/* The offset of request number i (sequential) or a random block (rng). */
+/* The offset of request number i (sequential, from a start block, wrapping) or a random
+ * block (rng). Successive measurements start at different places (seeded from the clock)
+ * so that one does not find the blocks the previous one left in a device or host cache. */
 static uint64_t plan_offset(const struct plan *pl, uint64_t i, uint64_t *rng)
 {
-    uint64_t b = pl->random ? next_rand(rng) % pl->n_blocks : i % pl->n_blocks;
+    uint64_t b = pl->random ? next_rand(rng) % pl->n_blocks : (pl->start + i) % pl->n_blocks;
     return b * pl->block;
 }
 
@@ -166,7 +170,7 @@ static int measure_sync(struct hy_file *f, const struct plan *pl, uint32_t depth
     int rc = 0;
     for (uint32_t i = 0; i < depth; i++) {
         w[i].sh = &sh;
-        w[i].seed = 0x1234567ull + i * 0x9e3779b97f4a7c15ull;
+        w[i].seed = pl->seed + i * 0x9e3779b97f4a7c15ull;
         int e = pthread_create(&w[i].tid, NULL, sync_main, &w[i]);
         if (e) {
             hy_err("cannot start reader thread: %s", strerror(e));
@@ -221,19 +225,24 @@ static int measure_queue(struct hy_file *f, const struct plan *pl, uint32_t dept
         rc = -ENOMEM;
         goto out;
     }
-    uint64_t rng = 0x1234567ull, issued = 0;
-    bool stop = false;
-    double t0 = hy_now();
-    /* one request per slot; a completed slot is refilled at once */
-    for (uint32_t s = 0; s < depth && !rc; s++) {
-        if (issued >= pl->max_requests)
-            break;
-        struct ioq_req r = {.file = f, .buf = bufs + (size_t)s * pl->block, .len = pl->block,
-                            .off = plan_offset(pl, issued, &rng), .tag = s};
-        t_sub[s] = hy_now();
-        rc = ioq_submit(q, &r);
-        issued++;
+    uint64_t rng = pl->seed, issued = 0;
+    struct ioq_req *batch = calloc(depth, sizeof *batch);
+    if (!batch) {
+        hy_err("out of memory");
+        rc = -ENOMEM;
+        goto out;
     }
+    double t0 = hy_now();
+    /* one request per slot; completed slots are refilled in one batch per reap */
+    int nb = 0;
+    for (uint32_t s = 0; s < depth && issued < pl->max_requests; s++, issued++) {
+        batch[nb++] = (struct ioq_req){.file = f, .buf = bufs + (size_t)s * pl->block,
+                                       .len = pl->block, .off = plan_offset(pl, issued, &rng),
+                                       .tag = s};
+        t_sub[s] = t0;
+    }
+    rc = ioq_submit_n(q, batch, nb);
+    bool stop = false;
     while (!rc && ioq_outstanding(q)) {
         int k = ioq_reap(q, cq, (int)depth, 1);
         if (k < 0) {
@@ -243,7 +252,8 @@ static int measure_queue(struct hy_file *f, const struct plan *pl, uint32_t dept
         double now = hy_now();
         if (pl->deadline && now > pl->deadline)
             stop = true;
-        for (int i = 0; i < k && !rc; i++) {
+        nb = 0;
+        for (int i = 0; i < k; i++) {
             uint32_t s = (uint32_t)cq[i].tag;
             if (cq[i].status) {
                 rc = cq[i].status; /* ioq_reap set the message */
@@ -258,14 +268,15 @@ static int measure_queue(struct hy_file *f, const struct plan *pl, uint32_t dept
             }
             if (stop || issued >= pl->max_requests)
                 continue;
-            struct ioq_req r = {.file = f, .buf = bufs + (size_t)s * pl->block,
-                                .len = pl->block, .off = plan_offset(pl, issued, &rng),
-                                .tag = s};
-            t_sub[s] = hy_now();
-            rc = ioq_submit(q, &r);
-            issued++;
+            batch[nb++] = (struct ioq_req){.file = f, .buf = bufs + (size_t)s * pl->block,
+                                           .len = pl->block,
+                                           .off = plan_offset(pl, issued++, &rng), .tag = s};
+            t_sub[s] = now;
         }
+        if (!rc && nb)
+            rc = ioq_submit_n(q, batch, nb);
     }
+    free(batch);
     out->seconds = hy_now() - t0;
 out:
     ioq_free(q); /* waits for anything still in flight before the buffers go */
@@ -328,6 +339,9 @@ int io_measure(const struct io_measure_params *p, struct io_measure_result *out)
     pl.max_requests = HY_MAX(limit / p->block, 1);
     if (!p->random)
         pl.max_requests = HY_MIN(pl.max_requests, pl.n_blocks); /* never re-read: stay cold */
+    pl.seed = (uint64_t)(hy_now() * 1e9) ^ (uint64_t)p->block << 32 ^ depth;
+    uint64_t s = pl.seed;
+    pl.start = next_rand(&s) % pl.n_blocks;
     if (p->max_seconds > 0)
         pl.deadline = hy_now() + p->max_seconds;
 

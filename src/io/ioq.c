@@ -489,7 +489,8 @@ int ioq_new(const struct ioq_params *p, struct ioq **out)
     return 0;
 }
 
-int ioq_submit(struct ioq *q, const struct ioq_req *r)
+/* Is r a request we can serve? Sets *threads to the backend that would serve it. */
+static int req_check(struct ioq *q, const struct ioq_req *r, bool *threads)
 {
     struct hy_file *f = r->file;
     size_t need = r->need ? r->need : r->len;
@@ -511,31 +512,56 @@ int ioq_submit(struct ioq *q, const struct ioq_req *r)
                f->path, r->len, (unsigned long long)r->off, r->buf, f->align);
         return -EINVAL;
     }
-    bool threads = true;
+    *threads = true;
 #ifdef HYPURA_URING
-    threads = !q->have_ring || f->fd < 0;
+    *threads = !q->have_ring || f->fd < 0;
 #endif
-    if (threads) {
-        int rc = threads_start(q);
+    return *threads ? threads_start(q) : 0;
+}
+
+int ioq_submit_n(struct ioq *q, const struct ioq_req *reqs, int n)
+{
+    /* check everything and take every context first, so that a batch is queued whole or
+     * not at all */
+    struct ctx_list got = {0};
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        bool threads;
+        rc = req_check(q, &reqs[i], &threads);
         if (rc)
-            return rc;
+            break;
+        struct ioq_ctx *c = q->free_ctx;
+        if (c) {
+            q->free_ctx = c->next;
+        } else if (!(c = malloc(sizeof *c))) {
+            hy_err("out of memory");
+            rc = -ENOMEM;
+            break;
+        }
+        *c = (struct ioq_ctx){.r = reqs[i], .threads = threads};
+        c->r.need = reqs[i].need ? reqs[i].need : reqs[i].len;
+        list_push(&got, c);
     }
-    struct ioq_ctx *c = q->free_ctx;
-    if (c) {
-        q->free_ctx = c->next;
-    } else if (!(c = malloc(sizeof *c))) {
-        hy_err("out of memory");
-        return -ENOMEM;
+    if (rc) {
+        for (struct ioq_ctx *c; (c = list_pop(&got));) {
+            c->next = q->free_ctx;
+            q->free_ctx = c;
+        }
+        return rc;
     }
-    *c = (struct ioq_ctx){.r = *r, .threads = threads};
-    c->r.need = need;
-    q->outstanding++;
-    if (r->len == 0) {
-        list_push(&q->done, c); /* nothing to read: complete at once */
-        return 0;
+    for (struct ioq_ctx *c; (c = list_pop(&got));) {
+        q->outstanding++;
+        if (c->r.len == 0)
+            list_push(&q->done, c); /* nothing to read: complete at once */
+        else
+            list_push(&q->queued[c->r.prio], c);
     }
-    list_push(&q->queued[r->prio], c);
     return pump(q);
+}
+
+int ioq_submit(struct ioq *q, const struct ioq_req *r)
+{
+    return ioq_submit_n(q, r, 1);
 }
 
 int ioq_reap(struct ioq *q, struct ioq_cqe *out, int max, int min)

@@ -79,6 +79,10 @@ void ioq_free(struct ioq *q);
  * -EINVAL (bad request: misaligned for a direct file, need > len, NULL buffer),
  * -EOVERFLOW, -ENOMEM, or a failure to start the worker threads. */
 int ioq_submit(struct ioq *q, const struct ioq_req *r);
+/* Queue n reads at once (one system call for all that can be issued): all are queued, or
+ * none and the first bad one's status is returned. Use it for reads that belong together
+ * (the expert slices of a layer, a coalesced range split in parts). */
+int ioq_submit_n(struct ioq *q, const struct ioq_req *reqs, int n);
 
 /* Hand back up to max completions, waiting until at least min are available (min is
  * capped by the number of requests outstanding, so reaping with nothing outstanding
