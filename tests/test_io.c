@@ -409,6 +409,73 @@ static void test_ioq_short_reads(void)
     remove_file(path);
 }
 
+/* The same faults on io_uring's results (params.test_fault), on a real direct file:
+ * short results are continued from an aligned offset, the Nth failing is retried and then
+ * reported, EAGAIN is requeued; a device that never returns a whole block is an error,
+ * not a hang. */
+static void test_ioq_uring_faults(void)
+{
+    const uint64_t n = 1u << 20;
+    char *path = make_pattern_file(n);
+    if (!path) {
+        TEST_SKIP("cannot write a temporary file under /var/tmp");
+        return;
+    }
+    struct {
+        struct file_fault fault;
+        int fails;          /* expected status of request 4 (0-based); 0 = none fail */
+    } cases[] = {
+        {{.short_max = 1000}, 0},
+        {{.short_max = 4096}, 0},
+        {{.short_max = 100}, -EIO},     /* less than a block, every time */
+        {{.fail_nth = 5, .fail_count = 4, .fail_errno = EIO}, -EIO},
+        {{.fail_nth = 5, .fail_count = 3, .fail_errno = EIO}, 0},
+        {{.fail_nth = 5, .fail_count = 7, .fail_errno = EAGAIN}, 0},
+    };
+    for (size_t k = 0; k < HY_ARRAY_LEN(cases); k++) {
+        struct hy_file *f;
+        CHECK(file_open_direct(&f, path) == 0);
+        struct ioq_params p = ioq_default_params();
+        p.backend = IOQ_URING;
+        p.depth = 1;
+        p.eio_retries = 3;
+        p.test_fault = &cases[k].fault;
+        struct ioq *q = NULL;
+        int rc = ioq_new(&p, &q);
+        if (rc == -ENOSYS) {
+            file_close(f);
+            TEST_SKIP("no io_uring here");
+            break;
+        }
+        enum { NREQ = 8, LEN = 16384 };
+        uint8_t *buf = hy_aligned_alloc(4096, NREQ * LEN);
+        for (int i = 0; i < NREQ; i++) {
+            struct ioq_req r = {.file = f, .buf = buf + i * LEN, .len = LEN,
+                                .off = (uint64_t)i * LEN * 3, .tag = (uint64_t)i};
+            CHECK(ioq_submit(q, &r) == 0);
+        }
+        struct ioq_cqe cq[NREQ];
+        CHECK_EQ(reap_all(q, cq, NREQ, NULL), NREQ);
+        for (int i = 0; i < NREQ; i++) {
+            bool short_case = cases[k].fault.short_max != 0;
+            int want = (short_case || i == 4) ? cases[k].fails : 0;
+            if (short_case && cases[k].fails)
+                want = cases[k].fails; /* every request stalls */
+            CHECKF(cq[i].status == want, "case %zu request %d: %d, want %d", k, i,
+                   cq[i].status, want);
+            if (want == 0)
+                CHECK(cq[i].bytes == LEN &&
+                      pattern_matches(buf + i * LEN, (uint64_t)i * LEN * 3, LEN));
+            else if (!short_case)
+                CHECK_EQ(cq[i].err_off, (uint64_t)i * LEN * 3);
+        }
+        free(buf);
+        ioq_free(q);
+        file_close(f);
+    }
+    remove_file(path);
+}
+
 /* The Nth read fails: with depth 1 exactly one request fails, with its offset; a failure
  * that clears within the retries is not an error; EAGAIN is retried. */
 static void test_ioq_read_errors(void)
@@ -869,6 +936,7 @@ int main(void)
     RUN(test_ioq_no_descriptor);
     RUN(test_ioq_short_reads);
     RUN(test_ioq_read_errors);
+    RUN(test_ioq_uring_faults);
     RUN(test_ioq_eof);
     RUN(test_ioq_priority);
     RUN(test_ioq_shutdown);

@@ -20,14 +20,14 @@
 
 #define IOQ_MAX_SQE_BYTES ((size_t)1 << 30) /* one io_uring read; longer ones continue */
 #define IOQ_MAX_AGAIN 100000                /* consecutive EAGAIN/EINTR before giving up */
-#define IOQ_MAX_STALL 64                    /* direct re-reads that made no progress */
+#define IOQ_MAX_STALL 64                    /* direct re-reads in a row without progress */
 
 struct ioq_ctx {
     struct ioq_req r;
     size_t done;            /* bytes arrived at r.buf (from its start) */
     uint32_t fails;         /* failed attempts so far (EIO and the like) */
     uint32_t again;         /* consecutive EAGAIN/EINTR */
-    uint32_t stalls;        /* direct continuations that had to re-read a partial block */
+    uint32_t stalls;        /* direct continuations in a row that made no progress */
     int status;
     uint64_t err_off;
     bool eof;               /* failed because the file ended before need bytes */
@@ -90,6 +90,7 @@ struct ioq {
     struct io_uring ring;
     bool have_ring;
     uint32_t unsubmitted;           /* SQEs prepared but not yet handed to the kernel */
+    uint64_t n_cqes;                /* completions reaped (for params.test_fault) */
 #endif
 
     /* shared with the worker threads, under mu */
@@ -174,9 +175,12 @@ static enum step ctx_step(struct ioq_ctx *c, int64_t res, uint32_t eio_retries, 
             return ctx_fail(c, -EIO);
         }
         /* a partial block: the next direct read must start aligned, so the tail of what
-         * arrived is read again; give up if the device keeps doing this */
+         * arrived is read again; give up if the device keeps returning less than a block */
+        size_t before = c->done - (size_t)res;
         c->done &= ~(size_t)(f->align - 1);
-        if (++c->stalls > IOQ_MAX_STALL)
+        if (c->done > before)
+            c->stalls = 0;
+        else if (++c->stalls > IOQ_MAX_STALL)
             return ctx_fail(c, -EIO);
     }
     return STEP_AGAIN;
@@ -276,6 +280,20 @@ static void uring_prep(struct ioq *q, struct ioq_ctx *c)
     q->unsubmitted++;
 }
 
+/* params.test_fault: what the test wants this completion to have returned. A result cut
+ * short leaves valid bytes beyond it in the buffer; the continuation reads them again. */
+static int uring_fault(struct ioq *q, int res)
+{
+    const struct file_fault *s = q->p.test_fault;
+    uint64_t call = ++q->n_cqes;
+    uint64_t count = s->fail_count ? s->fail_count : 1;
+    if (s->fail_nth && call >= s->fail_nth && call < s->fail_nth + count)
+        return -(s->fail_errno ? s->fail_errno : EIO);
+    if (s->short_max && res > 0 && (size_t)res > s->short_max)
+        return (int)s->short_max;
+    return res;
+}
+
 /* Hand prepared SQEs to the kernel. */
 static int uring_flush(struct ioq *q)
 {
@@ -352,6 +370,8 @@ static void harvest(struct ioq *q)
             struct ioq_ctx *c = io_uring_cqe_get_data(cqe);
             int res = cqe->res;
             io_uring_cqe_seen(&q->ring, cqe);
+            if (q->p.test_fault)
+                res = uring_fault(q, res);
             if (ctx_step(c, res, q->p.eio_retries, c->r.file->direct) == STEP_AGAIN) {
                 uring_prep(q, c); /* keeps its place in flight */
             } else {

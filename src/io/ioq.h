@@ -45,6 +45,11 @@ struct ioq_params {
                                of the thread backend (1..IOQ_MAX_DEPTH) */
     uint32_t eio_retries;   /* attempts after a failed read (EIO and the like) before the
                                request is reported failed */
+    /* Tests only (NULL otherwise): faults applied to io_uring's results as they are reaped
+     * (fail_nth, fail_count, fail_errno, short_max of file.h's file_fault; counted over
+     * completions), so the ring's retry and continuation paths can be exercised the way
+     * a fault file exercises the threads'. */
+    const struct file_fault *test_fault;
 };
 #define IOQ_MAX_DEPTH 1024u
 struct ioq_params ioq_default_params(void);
