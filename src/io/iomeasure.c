@@ -420,7 +420,11 @@ int io_make_test_file(const char *path, uint64_t bytes)
     }
     if (!rc && direct && bytes % align && ftruncate(fd, (off_t)bytes) != 0)
         rc = -errno;
+#ifdef __APPLE__
+    if (!rc && fsync(fd) != 0)
+#else
     if (!rc && fdatasync(fd) != 0)
+#endif
         rc = -errno;
     free(buf);
     if (close(fd) != 0 && !rc)
