@@ -220,10 +220,11 @@ int file_open_direct(struct hy_file **out, const char *path)
     if (fd >= 0) {
         align = file_dio_align(fd);
         why = direct_probe(fd, align, size);
-        if (why == -ENOMEM) {
+        if (why && why != -EINVAL && why != -EOPNOTSUPP) {
+            /* not a refusal of direct I/O: the file cannot be read (EIO, ENOMEM) */
             close(fd);
-            hy_err("out of memory");
-            return -ENOMEM;
+            hy_err("first read of %s failed: %s", path, strerror(-why));
+            return why;
         }
         if (why) {
             close(fd);

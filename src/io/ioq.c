@@ -327,7 +327,8 @@ static void ctx_complete(struct ioq *q, struct ioq_ctx *c)
 /* Issue queued requests, demand first, while fewer than depth are in flight. */
 static int pump(struct ioq *q)
 {
-    bool woke = false;
+    struct ctx_list to_threads = {0};
+    uint32_t n_threads = 0;
     while (q->in_flight < q->p.depth) {
         struct ioq_ctx *c = list_pop(&q->queued[IOQ_DEMAND]);
         if (!c)
@@ -337,10 +338,8 @@ static int pump(struct ioq *q)
         q->in_flight++;
         if (c->threads) {
             q->in_flight_threads++;
-            pthread_mutex_lock(&q->mu);
-            list_push(&q->work, c);
-            pthread_mutex_unlock(&q->mu);
-            woke = true;
+            list_push(&to_threads, c);
+            n_threads++;
         } else {
 #ifdef HYPURA_URING
             q->in_flight_uring++;
@@ -348,9 +347,13 @@ static int pump(struct ioq *q)
 #endif
         }
     }
-    if (woke) {
+    if (n_threads) { /* in priority order, woken one per request */
         pthread_mutex_lock(&q->mu);
-        pthread_cond_broadcast(&q->cv_work);
+        list_splice(&q->work, &to_threads);
+        if (n_threads == 1)
+            pthread_cond_signal(&q->cv_work);
+        else
+            pthread_cond_broadcast(&q->cv_work);
         pthread_mutex_unlock(&q->mu);
     }
 #ifdef HYPURA_URING
