@@ -1,7 +1,8 @@
 /* Kernel dispatch, scalar fp16/bf16 conversions and random blocks.
  *
- * Dispatch: every level's table (quant_impl.h) is merged once with the reference table
- * (a SIMD table leaves NULL what it does not speed up). The merged tables are the module's
+ * Dispatch: every level's table (quant_impl.h) is merged once over the level below it
+ * (AVX-512 over AVX2 over the reference): a SIMD table leaves NULL what it does not speed
+ * up, and that kernel comes from the best level under it. The merged tables are the module's
  * one init-once registry, filled under pthread_once and read-only afterwards.
  *
  * Not here: the kernels themselves (quant_ref.c and the per-ISA files). */
@@ -18,10 +19,12 @@ static struct quant_kernels g_merged[N_LEVELS][HY_TYPE_COUNT];
 static bool g_built[N_LEVELS];
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-static void merge(enum hy_simd level, const struct quant_kernels *fast)
+/* level's table = base (the reference, or the level below) with fast's non-NULL kernels */
+static void merge(enum hy_simd level, const struct quant_kernels *base,
+                  const struct quant_kernels *fast)
 {
     for (int t = 0; t < HY_TYPE_COUNT; t++) {
-        struct quant_kernels k = quant_table_ref[t];
+        struct quant_kernels k = base[t];
         if (k.to_float && fast) {
             const struct quant_kernels *f = &fast[t];
             if (f->to_float)
@@ -40,12 +43,12 @@ static void merge(enum hy_simd level, const struct quant_kernels *fast)
 
 static void build_tables(void)
 {
-    merge(HY_SIMD_SCALAR, NULL);
+    merge(HY_SIMD_SCALAR, quant_table_ref, NULL);
 #if defined(__x86_64__)
-    merge(HY_SIMD_AVX2, quant_table_avx2);
-    merge(HY_SIMD_AVX512, quant_table_avx512);
+    merge(HY_SIMD_AVX2, quant_table_ref, quant_table_avx2);
+    merge(HY_SIMD_AVX512, g_merged[HY_SIMD_AVX2], quant_table_avx512);   /* AVX-512 has AVX2 */
 #elif defined(__aarch64__)
-    merge(HY_SIMD_NEON, quant_table_neon);
+    merge(HY_SIMD_NEON, quant_table_ref, quant_table_neon);
 #endif
 }
 

@@ -3,7 +3,7 @@
  *
  * Each level file (quant_ref.c, quant_avx2.c, quant_avx512.c, quant_neon.c) defines one
  * designated-initializer table indexed by type. In a SIMD table a NULL function means
- * "use the reference one"; quant.c merges the tables once (see quant_kernels_at).
+ * "use the level below" (AVX-512 -> AVX2 -> reference); quant.c merges the tables once.
  *
  * Contract of the activation (partner) blocks the dot kernels read: they come from
  * from_float, so their quants lie in [-127, 127] (never -128; the sign tricks of the
