@@ -824,8 +824,21 @@ int tokenizer_encode_ex(const struct tokenizer *t, const char *text, size_t len,
             size_t el;
             rc = escape_spaces(s + fr->off, fr->len, t->add_space_prefix && prev_special, &esc,
                                &esc_cap, &el);
+            /* A character no multi-character token contains never merges with its
+             * neighbours: the pieces between such characters are independent, and tokenizing
+             * them one by one gives the same ids with a small heap (lines, for a newline). */
+            size_t ini = 0;
+            for (size_t i = 0; i < el && !rc; i++) {
+                uint8_t c = (uint8_t)esc[i];
+                if (c >= 128 || !t->spm_alone[c])
+                    continue;
+                rc = spm_encode(t, esc + ini, i - ini, &ids, &spm);
+                if (!rc)
+                    rc = spm_encode(t, esc + i, 1, &ids, &spm);
+                ini = i + 1;
+            }
             if (!rc)
-                rc = spm_encode(t, esc, el, &ids, &spm);
+                rc = spm_encode(t, esc + ini, el - ini, &ids, &spm);
             prev_special = false;
         } else {
             rc = bpe_encode(t, s + fr->off, fr->len, &ids, &bpe);

@@ -56,6 +56,8 @@ struct tokenizer {
 
     /* SentencePiece */
     int32_t spm_byte_tok[256];      /* <0xNN> token of each byte (or -1) */
+    bool spm_alone[128];            /* ASCII characters no longer token contains: they never
+                                       merge, so the text can be cut around them */
     bool add_space_prefix;
 
     /* special tokens: CONTROL | USER_DEFINED | UNKNOWN, longest text first */

@@ -754,6 +754,15 @@ int tokenizer_load(struct tokenizer **out, const struct gguf *g)
         goto fail;
     set_strip_flags(t, g);
 
+    for (int c = 0; c < 128; c++)
+        t->spm_alone[c] = true;
+    for (int32_t i = 0; i < t->n_vocab; i++) {
+        const uint8_t *s = (const uint8_t *)tok_text(t, i);
+        if (t->tok[i].text_len > 1)
+            for (uint32_t k = 0; k < t->tok[i].text_len; k++)
+                if (s[k] < 128)
+                    t->spm_alone[s[k]] = false;
+    }
     for (int b = 0; b < 256; b++) {
         char hex[8];
         snprintf(hex, sizeof hex, "<0x%02X>", b);
