@@ -104,7 +104,7 @@ AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx51
 # keep objects make would otherwise treat as intermediate
 .SECONDARY:
 
-.PHONY: all test demo deps clean info bench check-fixtures kbench
+.PHONY: all test demo deps clean info bench check-fixtures kbench bench-tok
 all: info $(BUILD)/hypura
 
 info:
@@ -150,6 +150,15 @@ T ?=
 test: $(BUILD)/hypura $(TEST_BIN)
 	@HYPURA_BIN=$(abspath $(BUILD)/hypura) tests/run.sh $(BUILD)/tests $(T)
 
+# Tokenizer benchmark: a 10 MiB text (bench/make_tok_text.sh) through each vocabulary of
+# ../shared/vocab, medians in MB/s (bench/tokenize.sh).
+$(BUILD)/bench/tokbench: bench/tokbench.c $(BUILD)/libhypura.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libhypura.a $(LDFLAGS) $(LDLIBS)
+
+bench-tok: $(BUILD)/bench/tokbench
+	@bash bench/tokenize.sh $(BUILD)/bench/tokbench
+
 deps:
 	@bash tools/deps.sh
 
@@ -160,4 +169,5 @@ demo: deps
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_COMMON_OBJ:.o=.d) $(BUILD)/kbench.d
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_COMMON_OBJ:.o=.d) $(BUILD)/kbench.d \
+         $(BUILD)/bench/tokbench.d
