@@ -30,6 +30,8 @@ void hy_clear_error(void);
 
 /* "2G" = 2 GiB, "512M", "64K", "1.5G", plain bytes. Returns 0 or -EINVAL. */
 int hy_parse_size(const char *s, uint64_t *out);
+/* Monotonic clock, seconds. */
+double hy_now_seconds(void);
 /* Format bytes as "1.50 GiB" into buf. Returns buf. */
 char *hy_format_size(uint64_t bytes, char *buf, size_t len);
 
@@ -52,6 +54,7 @@ struct hy_model_params {
     enum hy_io_mode io;
     bool mlock;             /* lock resident weights in RAM */
     bool vocab_only;        /* load metadata and tokenizer only; no weights */
+    bool header_only;       /* metadata and tensor table only (inspect): nothing else read */
     const char *plan_mode;  /* NULL = planner decides; else "resident", "ffn-stream", ... */
 };
 struct hy_model_params hy_model_default_params(void);
@@ -69,6 +72,29 @@ struct hy_model_desc {
     uint64_t weight_bytes;  /* bytes of tensor data in the file */
 };
 void hy_model_describe(const hy_model *m, struct hy_model_desc *out);
+/* The RAM budget the model's plan was made for, in bytes. */
+uint64_t hy_model_ram_budget(const hy_model *m);
+
+/* ---- inspection: metadata and tensors (also for a model loaded with vocab_only) ---- */
+int64_t hy_model_meta_count(const hy_model *m);
+/* Key i, with its value rendered as text into val (arrays summarised); NULL past the end. */
+const char *hy_model_meta(const hy_model *m, int64_t i, char *val, size_t cap);
+/* A string metadata value, or NULL. */
+const char *hy_model_meta_str(const hy_model *m, const char *key);
+
+struct hy_tensor_info {
+    const char *name;
+    const char *type;       /* "Q4_K" */
+    int n_dims;
+    int64_t ne[4];          /* innermost first */
+    uint64_t bytes, offset; /* data size and absolute file offset */
+    const char *role;       /* "attn_q", "ffn_down", "expert_up", "token_embd", ... */
+    int layer;              /* -1 for global tensors */
+};
+int hy_model_tensor_count(const hy_model *m);
+int hy_model_tensor_info(const hy_model *m, int i, struct hy_tensor_info *out);
+/* Bytes read from the model file so far (header included). */
+uint64_t hy_model_bytes_read(const hy_model *m);
 
 /* ---- tokens ------------------------------------------------------------------------ */
 /* Tokenize text. add_special: BOS/EOS as the model's metadata asks. parse_special:
@@ -81,6 +107,15 @@ int hy_tokenize(const hy_model *m, const char *text, size_t len, bool add_specia
  * render_special). Returns the length, which may exceed cap, or a negative status. */
 int hy_token_to_piece(const hy_model *m, hy_token t, bool render_special, char *buf, int cap);
 bool hy_token_is_eog(const hy_model *m, hy_token t);
+/* Streaming detokenization: push generated ids, get back only whole UTF-8 characters
+ * (bytes of a character split across tokens are held until it completes). */
+typedef struct hy_detok hy_detok;
+int hy_detok_new(const hy_model *m, bool render_special, hy_detok **out);
+void hy_detok_free(hy_detok *d);
+/* text/len: the bytes ready to print, valid until the next call on d. */
+int hy_detok_push(hy_detok *d, hy_token t, const char **text, size_t *len);
+/* The held bytes of an incomplete character, at the end. */
+void hy_detok_flush(hy_detok *d, const char **text, size_t *len);
 hy_token hy_token_bos(const hy_model *m);  /* -1 if none */
 hy_token hy_token_eos(const hy_model *m);
 
@@ -130,6 +165,23 @@ hy_token hy_sampler_sample(hy_sampler *s, const float *logits);
 /* Tell the sampler a token entered the context (for the repeat penalty). */
 void hy_sampler_accept(hy_sampler *s, hy_token t);
 void hy_sampler_reset(hy_sampler *s);
+
+/* ---- synthetic models --------------------------------------------------------------- */
+struct hy_synth_params {
+    const char *preset;     /* hy_synth_preset_name(i) */
+    const char *type;       /* "Q4_K_M", "Q8_0", "F16", ... (hy_synth_type_name(i)) */
+    int n_layers;           /* 0 = the preset's */
+    const char *vocab_path; /* GGUF to copy tokenizer.* from; NULL = the preset's vocabulary
+                               from $HYPURA_FIXTURES/vocab when present, else byte fallback */
+    uint64_t seed;
+    void (*progress)(double frac, void *user);
+    void *user;
+};
+struct hy_synth_params hy_synth_default_params(void);
+/* Write a random-weight GGUF of a real model's shape. A failed write leaves no file. */
+int hy_synth(const struct hy_synth_params *p, const char *out_path);
+const char *hy_synth_preset_name(int i);  /* NULL past the last */
+const char *hy_synth_type_name(int i);
 
 /* ---- chat templates (src/tokenizer) ------------------------------------------------ */
 
