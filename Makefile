@@ -46,6 +46,9 @@ ifeq ($(NATIVE),1)
   CFLAGS_BASE += -march=native
   BUILD := $(BUILD)-native
 endif
+ifeq ($(URING),0)
+  BUILD := $(BUILD)-nouring
+endif
 ifneq ($(ARCH),x86_64)
   BUILD := $(BUILD)-$(ARCH)
 endif
