@@ -184,6 +184,22 @@ const char *hy_synth_preset_name(int i);  /* NULL past the last */
 const char *hy_synth_type_name(int i);
 
 /* ---- chat templates (src/tokenizer) ------------------------------------------------ */
+struct hy_chat_message {
+    const char *role;       /* "system", "user", "assistant" */
+    const char *content;
+};
+/* Render a conversation the way a model expects it. tmpl: a template family name (see
+ * hy_chat_builtin_templates: "chatml", "llama3", "llama2", "mistral-v7", "phi3", "gemma",
+ * "zephyr", "deepseek3", ...), or the text of a model's Jinja chat template (its family is
+ * recognised from marker strings, as llama.cpp does: this is no Jinja engine), or NULL for a
+ * model without one (ChatML, with a one-line warning). add_generation_prompt: end with the
+ * opening of the assistant's turn. Returns the length of the rendering (which may exceed cap:
+ * min(length, cap) bytes are written, no NUL) or a negative status; an unrecognised template
+ * is -EINVAL and hy_last_error() lists the known names. */
+int hy_chat_apply_template(const char *tmpl, const struct hy_chat_message *msgs, size_t n,
+                           bool add_generation_prompt, char *buf, int cap);
+/* Names of the template families rendered; returns how many there are (may exceed cap). */
+int hy_chat_builtin_templates(const char **names, int cap);
 
 /* ---- hardware profile, placement plan, estimate (src/tier) ------------------------- */
 

@@ -152,7 +152,7 @@ int detok_push(struct detok *d, int32_t id, const char **text, size_t *len)
     uint32_t pl;
     const char *p = piece_of(d->t, id, d->render_special, &pl);
     size_t need = d->n_held + pl;
-    if (need > d->out_cap) {
+    if (need > d->out_cap || !d->out) {
         size_t cap = d->out_cap ? d->out_cap : 64;
         while (cap < need)
             cap *= 2;

@@ -851,7 +851,8 @@ int tokenizer_encode_ex(const struct tokenizer *t, const char *text, size_t len,
         rc = -EINVAL;
     }
     if (!rc) {
-        memcpy(out, ids.v, HY_MIN(ids.n, (size_t)n_max) * sizeof *out);
+        if (n_max > 0 && ids.n)
+            memcpy(out, ids.v, HY_MIN(ids.n, (size_t)n_max) * sizeof *out);
         rc = (int)ids.n;
     } else if (rc == -ENOMEM) {
         hy_err("out of memory while tokenizing");
