@@ -201,6 +201,22 @@ int hy_chat_apply_template(const char *tmpl, const struct hy_chat_message *msgs,
 /* Names of the template families rendered; returns how many there are (may exceed cap). */
 int hy_chat_builtin_templates(const char **names, int cap);
 
+/* A chat over a session: the model's template (or tmpl, a family name), and a KV cache
+ * kept across turns, so each turn evaluates only its new tokens. */
+typedef struct hy_chat hy_chat;
+/* system: the system prompt or NULL. The chat starts at the session's current position. */
+int hy_chat_new(hy_session *s, const char *tmpl, const char *system, hy_chat **out);
+void hy_chat_free(hy_chat *c);
+const char *hy_chat_template_name(const hy_chat *c);
+/* Add a user message and evaluate what the session lacks (n_new: tokens evaluated); the
+ * session's last logits then predict the reply's first token. */
+int hy_chat_user(hy_chat *c, const char *text, int *n_new);
+/* Record the reply. Its generated tokens must already be in the session (evaluated one
+ * by one), without the end-of-generation token that stopped it; text is their text. */
+int hy_chat_assistant(hy_chat *c, const char *text);
+/* Forget the conversation (the system prompt stays). */
+int hy_chat_reset(hy_chat *c);
+
 /* ---- hardware profile, placement plan, estimate (src/tier) ------------------------- */
 
 /* ---- storage read paths (src/io) --------------------------------------------------- */

@@ -59,6 +59,24 @@ void cli_model_opts_init(struct cli_model_opts *o);
  * value (message printed). */
 int cli_model_opt(struct cli_model_opts *o, int c, const char *arg);
 
+/* What one generation produced. */
+struct gen_result {
+    hy_token *ids;       /* (n_ids) sampled tokens, the stopping one included */
+    int n_ids;
+    char *text;          /* their text (NUL-terminated), the stopping token's excluded */
+    size_t len, cap;
+    double t_gen;        /* seconds spent evaluating generated tokens */
+    int n_decode;        /* generated tokens evaluated */
+};
+/* Sample from the session's last logits and evaluate each token until an end-of-generation
+ * token (unless ignore_eos) or n_predict tokens; text streams to out when out is not NULL,
+ * in whole UTF-8 characters. The stopping token is not evaluated. 0 or -1 (hy_last_error). */
+int cli_generate(hy_model *m, hy_session *s, hy_sampler *sm, int n_predict, bool ignore_eos,
+                 FILE *out, struct gen_result *g);
+void gen_result_free(struct gen_result *g);
+int cli_chat(hy_model *m, const struct hy_sampler_params *smp, int n_predict, uint32_t n_ctx,
+             const char *system, const char *tmpl);
+
 /* Load a model, printing "hypura: PATH: reason" on failure. */
 hy_model *cli_load(const char *path, struct cli_model_opts *o);
 /* "hypura: WHAT: reason" from hy_last_error(). Returns 1 (the exit status). */

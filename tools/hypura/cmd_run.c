@@ -1,0 +1,239 @@
+/* hypura run MODEL -p TEXT [-n N] [sampling] [--ignore-eos] [--json]
+ * Generate from a prompt: the generated text streams to stdout; timings end on stderr.
+ * Without -p (or with -i) it is an interactive chat (cmd_chat.c). */
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: hypura run MODEL -p TEXT [options]\n"
+            "       hypura run MODEL [-i] [options]      interactive chat\n"
+            "  -p, --prompt TEXT     prompt (special tokens in it are parsed)\n"
+            "  -f, --file FILE       read the prompt from FILE\n"
+            "  -n, --n-predict N     tokens to generate (default 256)\n"
+            "      --temp T          temperature (default 0.8; 0 = greedy)\n"
+            "      --top-k K         (default 40; 0 = off)\n"
+            "      --top-p P         (default 0.95; 1 = off)\n"
+            "      --min-p P         (default 0.05; 0 = off)\n"
+            "      --repeat-penalty R (default 1.0 = off)\n"
+            "      --repeat-last-n N (default 64)\n"
+            "      --seed S          (default: random)\n"
+            "      --ignore-eos      keep generating after an end-of-generation token\n"
+            "      --json            print one JSON object instead of streaming text\n"
+            "  -i, --interactive     chat (default when no prompt is given)\n"
+            "      --system TEXT     chat: system prompt\n"
+            "      --chat-template NAME  chat: override the model's template\n" CLI_MODEL_HELP);
+}
+
+enum { O_TEMP = 2000, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_IGNORE_EOS, O_JSON,
+       O_SYSTEM, O_TEMPLATE };
+
+static bool parse_float(const char *s, float lo, float hi, float *out)
+{
+    char *end;
+    float v = strtof(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi))
+        return false;
+    *out = v;
+    return true;
+}
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    size_t k;
+    while (b && (k = fread(b + n, 1, cap - n - 1, f)) > 0) {
+        n += k;
+        if (n + 1 == cap) {
+            char *c = realloc(b, cap *= 2);
+            if (!c) {
+                free(b);
+                b = NULL;
+            }
+            b = c;
+        }
+    }
+    fclose(f);
+    if (b)
+        b[n] = 0;
+    return b;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"prompt", required_argument, 0, 'p'},
+        {"file", required_argument, 0, 'f'},
+        {"n-predict", required_argument, 0, 'n'},
+        {"interactive", no_argument, 0, 'i'},
+        {"temp", required_argument, 0, O_TEMP},
+        {"top-k", required_argument, 0, O_TOPK},
+        {"top-p", required_argument, 0, O_TOPP},
+        {"min-p", required_argument, 0, O_MINP},
+        {"repeat-penalty", required_argument, 0, O_RP},
+        {"repeat-last-n", required_argument, 0, O_RLN},
+        {"seed", required_argument, 0, O_SEED},
+        {"ignore-eos", no_argument, 0, O_IGNORE_EOS},
+        {"json", no_argument, 0, O_JSON},
+        {"system", required_argument, 0, O_SYSTEM},
+        {"chat-template", required_argument, 0, O_TEMPLATE},
+        {"help", no_argument, 0, 'h'},
+        CLI_MODEL_LONGOPTS,
+        {0, 0, 0, 0}};
+    struct cli_model_opts mo;
+    cli_model_opts_init(&mo);
+    struct hy_sampler_params smp = hy_sampler_default_params();
+    smp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    const char *prompt = NULL, *pfile = NULL, *system = NULL, *tmpl = NULL;
+    long n_predict = 256, v;
+    bool interactive = false, json = false, ignore_eos = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "p:f:n:it:h", lo, NULL)) != -1) {
+        int r = cli_model_opt(&mo, c, optarg);
+        if (r < 0)
+            return 2;
+        if (r)
+            continue;
+        bool ok = true;
+        switch (c) {
+        case 'p': prompt = optarg; break;
+        case 'f': pfile = optarg; break;
+        case 'n': ok = cli_int(optarg, 1, 1 << 24, &n_predict); break;
+        case 'i': interactive = true; break;
+        case O_TEMP: ok = parse_float(optarg, 0, 100, &smp.temp); break;
+        case O_TOPK: ok = cli_int(optarg, 0, 1 << 24, &v); smp.top_k = (int)v; break;
+        case O_TOPP: ok = parse_float(optarg, 0, 1, &smp.top_p); break;
+        case O_MINP: ok = parse_float(optarg, 0, 1, &smp.min_p); break;
+        case O_RP: ok = parse_float(optarg, 0, 100, &smp.repeat_penalty); break;
+        case O_RLN: ok = cli_int(optarg, 0, 1 << 20, &v); smp.repeat_last_n = (int)v; break;
+        case O_SEED: ok = cli_int(optarg, 0, 0x7fffffffL, &v); smp.seed = (uint64_t)v; break;
+        case O_IGNORE_EOS: ignore_eos = true; break;
+        case O_JSON: json = true; break;
+        case O_SYSTEM: system = optarg; break;
+        case O_TEMPLATE: tmpl = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "hypura: bad value for option: %s\n", optarg);
+            return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *path = argv[optind];
+    char *pbuf = NULL;
+    if (pfile) {
+        if (!(pbuf = read_all(pfile))) {
+            perror(pfile);
+            return 1;
+        }
+        prompt = pbuf;
+    }
+    hy_model *m = cli_load(path, &mo);
+    if (!m) {
+        free(pbuf);
+        return 1;
+    }
+    struct hy_model_desc d;
+    hy_model_describe(m, &d);
+    int rc = 1;
+    if (interactive || !prompt) {
+        rc = cli_chat(m, &smp, (int)n_predict, mo.mp.n_ctx, system, tmpl);
+        hy_model_free(m);
+        free(pbuf);
+        return rc;
+    }
+    struct gen_result g = {0};
+    hy_session *s = NULL;
+    hy_sampler *sm = NULL;
+    hy_token *ptoks = NULL;
+    size_t plen = strlen(prompt);
+    int np = hy_tokenize(m, prompt, plen, true, true, NULL, 0);
+    if (np < 0) {
+        cli_fail(path);
+        goto done;
+    }
+    if (np == 0) {
+        fprintf(stderr, "hypura: the prompt is empty after tokenization\n");
+        goto done;
+    }
+    if (!(ptoks = malloc(sizeof *ptoks * (size_t)np))) {
+        fprintf(stderr, "hypura: out of memory\n");
+        goto done;
+    }
+    hy_tokenize(m, prompt, plen, true, true, ptoks, np);
+    struct hy_session_params sp = hy_session_default_params();
+    sp.n_ctx = mo.mp.n_ctx ? mo.mp.n_ctx : (uint32_t)(np + n_predict);
+    if (hy_session_new(m, &sp, &s) || hy_sampler_new(&smp, d.n_vocab, &sm)) {
+        cli_fail(path);
+        goto done;
+    }
+    double t0 = hy_now_seconds();
+    if (hy_session_eval(s, ptoks, np, false)) {
+        cli_fail(path);
+        goto done;
+    }
+    double t_prompt = hy_now_seconds() - t0;
+    for (int i = 0; i < np; i++)
+        hy_sampler_accept(sm, ptoks[i]);
+    if (cli_generate(m, s, sm, (int)n_predict, ignore_eos, json ? NULL : stdout, &g)) {
+        if (!json)
+            fputc('\n', stdout);
+        cli_fail(path);
+        goto done;
+    }
+    double ptps = t_prompt > 0 ? np / t_prompt : 0;
+    double gtps = g.t_gen > 0 ? g.n_decode / g.t_gen : 0;
+    struct hy_session_stats st;
+    hy_session_stats(s, &st);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "prompt_tokens", np);
+        cJSON_AddNumberToObject(o, "prompt_tps", ptps);
+        cJSON_AddNumberToObject(o, "gen_tokens", g.n_ids);
+        cJSON_AddNumberToObject(o, "gen_tps", gtps);
+        cJSON *ids = cJSON_AddArrayToObject(o, "ids");
+        for (int i = 0; i < g.n_ids; i++)
+            cJSON_AddItemToArray(ids, cJSON_CreateNumber(g.ids[i]));
+        cJSON_AddStringToObject(o, "text", g.text ? g.text : "");
+        cJSON_AddNumberToObject(o, "disk_read_bytes", (double)st.disk_read_bytes);
+        cJSON_AddNumberToObject(o, "ram_budget", (double)hy_model_ram_budget(m));
+        cJSON_AddNumberToObject(o, "peak_rss", (double)ru.ru_maxrss * 1024.0);
+        cJSON_AddNumberToObject(o, "stall_seconds", st.stall_seconds);
+        char *js = cJSON_PrintUnformatted(o);
+        if (js)
+            printf("%s\n", js);
+        free(js);
+        cJSON_Delete(o);
+    } else {
+        printf("\n");
+    }
+    fflush(stdout);
+    fprintf(stderr, "prompt: %d tok, %.2f tok/s; generation: %d tok, %.2f tok/s\n", np, ptps,
+            g.n_ids, gtps);
+    rc = 0;
+done:
+    hy_sampler_free(sm);
+    hy_session_free(s);
+    hy_model_free(m);
+    gen_result_free(&g);
+    free(ptoks);
+    free(pbuf);
+    return rc;
+}
