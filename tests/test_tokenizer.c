@@ -458,6 +458,8 @@ static void test_streaming(void)
 
 /* ---- pre-tokenizer splits on their own ---- */
 
+static int load_mem(struct gguf_writer *w, struct tokenizer **t);
+
 static void check_split(enum pretok_kind k, const char *text, const char *const *want)
 {
     struct pretok_words w = {0};
@@ -492,6 +494,77 @@ static void test_pretok(void)
     CHECK(pretok_from_name("qwen2", &k, &im) == 0 && k == PRETOK_QWEN2 && !im);
     CHECK(pretok_from_name(NULL, &k, &im) == 0 && k == PRETOK_DEFAULT);
     CHECK(pretok_from_name("no-such-thing", &k, &im) == -EINVAL);
+}
+
+/* ---- every pre-tokenizer against llama.cpp ----
+ * tests/data/tok/PRE.ids: llama-tokenize's ids for stress.txt with the gpt-2 vocabulary
+ * relabelled to tokenizer.ggml.pre = PRE (tests/data/tok/make.sh); relabel it the same way here. */
+
+static void *read_data(const char *rel, size_t *n)
+{
+    char path[256];
+    snprintf(path, sizeof path, "tests/data/tok/%s", rel);
+    void *d = test_read_file(path, n);
+    if (!d) {
+        snprintf(path, sizeof path, "../tests/data/tok/%s", rel);
+        d = test_read_file(path, n);
+    }
+    return d;
+}
+
+static void test_pretok_vs_llama(void)
+{
+    char *pv = test_shared_path("vocab/ggml-vocab-gpt-2.gguf");
+    size_t tl;
+    char *text = read_data("stress.txt", &tl);
+    if (!pv || !text) {
+        TEST_SKIP("gpt-2 vocabulary or tests/data/tok/stress.txt not found");
+        free(pv);
+        free(text);
+        return;
+    }
+    struct gguf *g = open_gguf(pv);
+    CHECK(g != NULL);
+    static const char *const pres[] = {"default", "gpt-2", "llama3", "qwen2", "qwen35", "starcoder", "falcon"};
+    for (size_t k = 0; g && k < sizeof pres / sizeof pres[0]; k++) {
+        struct gguf_writer *w = gguf_writer_new();
+        for (int64_t i = 0; i < gguf_n_kv(g); i++)
+            if (strcmp(gguf_kv_key(g, i), "tokenizer.ggml.pre"))
+                gguf_writer_copy_kv(w, g, i);
+        gguf_writer_set_str(w, "tokenizer.ggml.pre", pres[k]);
+        struct tokenizer *t;
+        CHECK(load_mem(w, &t) == 0);
+        gguf_writer_free(w);
+        char name[64];
+        snprintf(name, sizeof name, "%s.ids", pres[k]);
+        size_t il;
+        char *ids_txt = read_data(name, &il);
+        CHECK(ids_txt != NULL);
+        if (t && ids_txt) {
+            int n;
+            int32_t *got = encode(t, text, tl, false, false, &n);
+            int bad = 0, nw = 0;
+            for (char *q = ids_txt + 1; *q && *q != ']';) {
+                char *e;
+                long v = strtol(q, &e, 10);
+                if (e == q)
+                    break;
+                if (nw >= n || got[nw] != v)
+                    bad++;
+                nw++;
+                q = e;
+                while (*q == ',' || *q == ' ')
+                    q++;
+            }
+            CHECKF(bad == 0 && nw == n, "%s: %d ids differ, %d vs %d ids", pres[k], bad, n, nw);
+            free(got);
+        }
+        free(ids_txt);
+        tokenizer_free(t);
+    }
+    gguf_free(g);
+    free(pv);
+    free(text);
 }
 
 /* ---- hostile metadata ---- */
@@ -623,6 +696,7 @@ int main(void)
     RUN(test_special_tokens);
     RUN(test_streaming);
     RUN(test_pretok);
+    RUN(test_pretok_vs_llama);
     RUN(test_hostile_metadata);
     return test_finish();
 }
