@@ -46,6 +46,9 @@ ifeq ($(NATIVE),1)
   CFLAGS_BASE += -march=native
   BUILD := $(BUILD)-native
 endif
+ifeq ($(URING),0)
+  BUILD := $(BUILD)-nouring
+endif
 ifneq ($(ARCH),x86_64)
   BUILD := $(BUILD)-$(ARCH)
 endif
@@ -104,7 +107,7 @@ AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx51
 # keep objects make would otherwise treat as intermediate
 .SECONDARY:
 
-.PHONY: all test demo deps clean info bench check-fixtures bench-tok
+.PHONY: all test demo deps clean info bench check-fixtures kbench bench-tok
 all: info $(BUILD)/hypura
 
 info:
@@ -139,6 +142,12 @@ $(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(BUILD)/libhypura.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -MMD -MP -o $@ $< $(TEST_COMMON_OBJ) $(BUILD)/libhypura.a $(LDFLAGS) $(LDLIBS)
 
+# kernel benchmark (not part of make test): build/kbench --help
+kbench: $(BUILD)/kbench
+$(BUILD)/kbench: bench/kbench.c $(BUILD)/libhypura.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libhypura.a $(LDFLAGS) $(LDLIBS)
+
 # make test T=test_gguf runs one test program
 T ?=
 test: $(BUILD)/hypura $(TEST_BIN)
@@ -163,4 +172,5 @@ demo: deps
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_COMMON_OBJ:.o=.d) $(BUILD)/bench/tokbench.d
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_COMMON_OBJ:.o=.d) $(BUILD)/kbench.d \
+         $(BUILD)/bench/tokbench.d

@@ -30,6 +30,8 @@ void hy_clear_error(void);
 
 /* "2G" = 2 GiB, "512M", "64K", "1.5G", plain bytes. Returns 0 or -EINVAL. */
 int hy_parse_size(const char *s, uint64_t *out);
+/* Monotonic clock, seconds. */
+double hy_now_seconds(void);
 /* Format bytes as "1.50 GiB" into buf. Returns buf. */
 char *hy_format_size(uint64_t bytes, char *buf, size_t len);
 
@@ -52,6 +54,7 @@ struct hy_model_params {
     enum hy_io_mode io;
     bool mlock;             /* lock resident weights in RAM */
     bool vocab_only;        /* load metadata and tokenizer only; no weights */
+    bool header_only;       /* metadata and tensor table only (inspect): nothing else read */
     const char *plan_mode;  /* NULL = planner decides; else "resident", "ffn-stream", ... */
 };
 struct hy_model_params hy_model_default_params(void);
@@ -69,6 +72,29 @@ struct hy_model_desc {
     uint64_t weight_bytes;  /* bytes of tensor data in the file */
 };
 void hy_model_describe(const hy_model *m, struct hy_model_desc *out);
+/* The RAM budget the model's plan was made for, in bytes. */
+uint64_t hy_model_ram_budget(const hy_model *m);
+
+/* ---- inspection: metadata and tensors (also for a model loaded with vocab_only) ---- */
+int64_t hy_model_meta_count(const hy_model *m);
+/* Key i, with its value rendered as text into val (arrays summarised); NULL past the end. */
+const char *hy_model_meta(const hy_model *m, int64_t i, char *val, size_t cap);
+/* A string metadata value, or NULL. */
+const char *hy_model_meta_str(const hy_model *m, const char *key);
+
+struct hy_tensor_info {
+    const char *name;
+    const char *type;       /* "Q4_K" */
+    int n_dims;
+    int64_t ne[4];          /* innermost first */
+    uint64_t bytes, offset; /* data size and absolute file offset */
+    const char *role;       /* "attn_q", "ffn_down", "expert_up", "token_embd", ... */
+    int layer;              /* -1 for global tensors */
+};
+int hy_model_tensor_count(const hy_model *m);
+int hy_model_tensor_info(const hy_model *m, int i, struct hy_tensor_info *out);
+/* Bytes read from the model file so far (header included). */
+uint64_t hy_model_bytes_read(const hy_model *m);
 
 /* ---- tokens ------------------------------------------------------------------------ */
 /* Tokenize text. add_special: BOS/EOS as the model's metadata asks. parse_special:
@@ -81,6 +107,15 @@ int hy_tokenize(const hy_model *m, const char *text, size_t len, bool add_specia
  * render_special). Returns the length, which may exceed cap, or a negative status. */
 int hy_token_to_piece(const hy_model *m, hy_token t, bool render_special, char *buf, int cap);
 bool hy_token_is_eog(const hy_model *m, hy_token t);
+/* Streaming detokenization: push generated ids, get back only whole UTF-8 characters
+ * (bytes of a character split across tokens are held until it completes). */
+typedef struct hy_detok hy_detok;
+int hy_detok_new(const hy_model *m, bool render_special, hy_detok **out);
+void hy_detok_free(hy_detok *d);
+/* text/len: the bytes ready to print, valid until the next call on d. */
+int hy_detok_push(hy_detok *d, hy_token t, const char **text, size_t *len);
+/* The held bytes of an incomplete character, at the end. */
+void hy_detok_flush(hy_detok *d, const char **text, size_t *len);
 hy_token hy_token_bos(const hy_model *m);  /* -1 if none */
 hy_token hy_token_eos(const hy_model *m);
 
@@ -131,6 +166,23 @@ hy_token hy_sampler_sample(hy_sampler *s, const float *logits);
 void hy_sampler_accept(hy_sampler *s, hy_token t);
 void hy_sampler_reset(hy_sampler *s);
 
+/* ---- synthetic models --------------------------------------------------------------- */
+struct hy_synth_params {
+    const char *preset;     /* hy_synth_preset_name(i) */
+    const char *type;       /* "Q4_K_M", "Q8_0", "F16", ... (hy_synth_type_name(i)) */
+    int n_layers;           /* 0 = the preset's */
+    const char *vocab_path; /* GGUF to copy tokenizer.* from; NULL = the preset's vocabulary
+                               from $HYPURA_FIXTURES/vocab when present, else byte fallback */
+    uint64_t seed;
+    void (*progress)(double frac, void *user);
+    void *user;
+};
+struct hy_synth_params hy_synth_default_params(void);
+/* Write a random-weight GGUF of a real model's shape. A failed write leaves no file. */
+int hy_synth(const struct hy_synth_params *p, const char *out_path);
+const char *hy_synth_preset_name(int i);  /* NULL past the last */
+const char *hy_synth_type_name(int i);
+
 /* ---- chat templates (src/tokenizer) ------------------------------------------------ */
 struct hy_chat_message {
     const char *role;       /* "system", "user", "assistant" */
@@ -152,6 +204,56 @@ int hy_chat_builtin_templates(const char **names, int cap);
 /* ---- hardware profile, placement plan, estimate (src/tier) ------------------------- */
 
 /* ---- storage read paths (src/io) --------------------------------------------------- */
+/* How fast the storage holding a file reads, by read path, block size and queue depth,
+ * measured cold (`hypura iobench`). */
+enum hy_read_path {
+    HY_READ_BUFFERED = 0,   /* pread through the page cache, evicted first */
+    HY_READ_DIRECT,         /* O_DIRECT (F_NOCACHE on macOS), one synchronous reader */
+    HY_READ_URING,          /* O_DIRECT through io_uring at the queue depth */
+    HY_READ_THREADS,        /* O_DIRECT through pread worker threads at the queue depth */
+    HY_READ_N_PATHS
+};
+const char *hy_read_path_name(enum hy_read_path p);   /* "buffered", "direct", ... */
+
+struct hy_iobench_params {
+    const char *path;               /* the file read */
+    uint64_t create_bytes;          /* > 0: (re)create path with this many random bytes
+                                       first, written with direct I/O; 0: it must exist */
+    const uint32_t *blocks;         /* request sizes of the sequential runs (multiples of
+                                       4096); NULL: 4K, 64K, 1M, 4M */
+    int n_blocks;
+    const uint32_t *rand_blocks;    /* request sizes of the random runs; NULL: 4K */
+    int n_rand_blocks;              /* 0 with rand_blocks set: no random runs */
+    const uint32_t *depths;         /* queue depths of the uring and threads paths;
+                                       NULL: 1, 4, 16, 64 (buffered and direct: depth 1) */
+    int n_depths;
+    unsigned paths;                 /* bit (1u << hy_read_path) per path; 0: all */
+    double seconds;                 /* per configuration (each also stops at the file's end
+                                       when sequential, or after the file's size in random
+                                       requests) */
+};
+struct hy_iobench_params hy_iobench_default_params(void);
+
+struct hy_iobench_row {
+    enum hy_read_path path;
+    bool random;
+    uint32_t block;                 /* bytes per request */
+    uint32_t depth;                 /* requests in flight */
+    int status;                     /* 0, or negative (-ENOSYS: no io_uring here); the
+                                       figures are 0 when it failed */
+    double seconds;
+    uint64_t bytes, n_requests;
+    double bytes_per_s, iops;
+    double lat_avg_us, lat_p99_us;  /* per request, submission to completion */
+};
+/* Called after each configuration with its figures. */
+typedef void (*hy_iobench_fn)(const struct hy_iobench_row *row, void *user);
+
+/* Measure every configuration (sequential: paths x blocks x depths; random: paths x
+ * rand_blocks x depths), calling fn after each. A configuration that fails is reported in
+ * its row and the run goes on; the function fails (negative) only when the file cannot be
+ * created or read at all. */
+int hy_iobench_run(const struct hy_iobench_params *p, hy_iobench_fn fn, void *user);
 
 #ifdef __cplusplus
 }

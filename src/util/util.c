@@ -16,6 +16,11 @@ double hy_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+double hy_now_seconds(void)
+{
+    return hy_now();
+}
+
 void *hy_aligned_alloc(size_t align, size_t size)
 {
     void *p = NULL;

@@ -5,7 +5,11 @@
 
 #include "hypura.h"
 
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
+
+#define HY_CLI_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 struct cli_command {
     const char *name;
@@ -14,5 +18,52 @@ struct cli_command {
 };
 
 int cmd_inspect(int argc, char **argv);
+int cmd_iobench(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+
+/* Options every model-loading command takes. */
+struct cli_model_opts {
+    struct hy_model_params mp;
+    bool mmap;
+};
+enum {
+    OPT_THREADS = 't',
+    OPT_RAM_BUDGET = 1000,
+    OPT_GPU_BUDGET,
+    OPT_CTX,
+    OPT_MMAP,
+    OPT_MLOCK,
+    OPT_PLAN_MODE,
+};
+#define CLI_MODEL_LONGOPTS                                                   \
+    {"threads", required_argument, 0, OPT_THREADS},                          \
+    {"ram-budget", required_argument, 0, OPT_RAM_BUDGET},                    \
+    {"gpu-budget", required_argument, 0, OPT_GPU_BUDGET},                    \
+    {"ctx-size", required_argument, 0, OPT_CTX},                             \
+    {"mmap", no_argument, 0, OPT_MMAP},                                      \
+    {"mlock", no_argument, 0, OPT_MLOCK},                                    \
+    {"plan-mode", required_argument, 0, OPT_PLAN_MODE}
+#define CLI_MODEL_HELP                                                                   \
+    "  -t, --threads N       compute threads (default: all CPUs)\n"                   \
+    "      --ram-budget SIZE RAM the run may use, e.g. 2G (default: available memory)\n" \
+    "      --gpu-budget SIZE VRAM the run may use (CUDA builds)\n"                       \
+    "      --ctx-size N      context length (default: min(training context, 4096))\n"   \
+    "      --mmap            naive baseline: map the file, let the page cache decide\n"  \
+    "      --mlock           lock resident weights in RAM\n"                              \
+    "      --plan-mode MODE  force a placement mode (resident, ffn-stream, layer-stream)\n"
+
+void cli_model_opts_init(struct cli_model_opts *o);
+/* Handle one of the shared options; returns 1 if it was one, 0 if not, -1 on a bad
+ * value (message printed). */
+int cli_model_opt(struct cli_model_opts *o, int c, const char *arg);
+
+/* Load a model, printing "hypura: PATH: reason" on failure. */
+hy_model *cli_load(const char *path, struct cli_model_opts *o);
+/* "hypura: WHAT: reason" from hy_last_error(). Returns 1 (the exit status). */
+int cli_fail(const char *what);
+/* Parse an integer option strictly. */
+bool cli_int(const char *s, long lo, long hi, long *out);
 
 #endif

@@ -6,6 +6,9 @@
 
 static const struct cli_command g_commands[] = {
     {"inspect", cmd_inspect, "metadata, tensor table and placement plan of a GGUF file"},
+    {"iobench", cmd_iobench, "storage read paths: buffered, direct, io_uring, threads by block and depth"},
+    {"logits", cmd_logits, "teacher-forced logits of a token sequence (for checking)"},
+    {"synth", cmd_synth, "write a random-weight GGUF of a real model's shape"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,469 @@
+/* The streamer: an I/O thread keeps the next units of the cycle in slots. See stream.h. */
+#include "io/stream.h"
+#include "util/common.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* Tensors closer than this in the file are read as one extent (the gap is read too):
+ * fewer, larger requests are faster than skipping a norm vector. */
+#define STREAM_GAP_MAX (256u << 10)
+#define STREAM_MAX_EXT 16
+#define STREAM_REAP 64
+
+enum unit_state { U_IDLE = 0, U_INFLIGHT, U_READY, U_FAILED };
+
+struct extent {
+    uint64_t off, len;        /* wanted bytes in the file */
+    struct file_span span;    /* widened for direct I/O */
+    uint64_t slot_off;        /* where span.off lands in the slot */
+};
+
+struct sunit {
+    int layer;
+    int n_ext;
+    struct extent ext[STREAM_MAX_EXT];
+    uint64_t bytes;           /* slot bytes it needs */
+    enum unit_state st;
+    int slot;                 /* -1 when in no slot */
+    int pending;              /* requests not yet completed */
+    int pins;
+    int err;
+    char errmsg[256];
+};
+
+struct sslot {
+    uint8_t *buf;
+    int unit;                 /* -1 when empty */
+};
+
+struct streamer {
+    struct hy_file *f;
+    bool own_file;
+    struct ioq *q;
+    struct stream_params p;
+    struct sunit *u;
+    int n_units;
+    struct sslot *slots;
+    uint8_t *pool;
+    uint64_t slot_bytes, pool_bytes;
+
+    pthread_t io;
+    bool io_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_done;   /* a unit became ready or failed */
+    pthread_cond_t cv_work;   /* the I/O thread has something to do */
+    bool stop;
+    int cursor;               /* the unit the forward pass is at (its last acquire) */
+    int demand;               /* unit compute waits for, -1 */
+    uint64_t bytes0;          /* file bytes_read at creation */
+    double stall_s;
+};
+
+struct stream_params stream_default_params(void)
+{
+    struct stream_params p = {.n_slots = 3, .prefetch_depth = 2, .io_depth = 8,
+                              .chunk_bytes = 4u << 20, .backend = IOQ_AUTO};
+    return p;
+}
+
+static int cmp_tensor_off(const void *a, const void *b)
+{
+    const struct stream_tensor *x = *(struct stream_tensor *const *)a;
+    const struct stream_tensor *y = *(struct stream_tensor *const *)b;
+    if (x->unit != y->unit)
+        return x->unit < y->unit ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Group tensors into units and extents; compute slot layout and offsets. */
+static int layout(struct streamer *s, struct stream_tensor *t, int n_t)
+{
+    int n_units = 0;
+    for (int i = 0; i < n_t; i++) {
+        if (t[i].unit < 0 || t[i].len == 0) {
+            hy_err("bad stream tensor %d", i);
+            return -EINVAL;
+        }
+        n_units = HY_MAX(n_units, t[i].unit + 1);
+    }
+    s->n_units = n_units;
+    s->u = calloc((size_t)HY_MAX(n_units, 1), sizeof *s->u);
+    struct stream_tensor **order = malloc(sizeof *order * (size_t)HY_MAX(n_t, 1));
+    if (!s->u || !order) {
+        free(order);
+        hy_err("out of memory");
+        return -ENOMEM;
+    }
+    for (int i = 0; i < n_units; i++) {
+        s->u[i].slot = -1;
+        s->u[i].layer = -1;
+    }
+    for (int i = 0; i < n_t; i++)
+        order[i] = &t[i];
+    qsort(order, (size_t)n_t, sizeof *order, cmp_tensor_off);
+    for (int i = 0; i < n_t; i++) {
+        struct stream_tensor *x = order[i];
+        struct sunit *u = &s->u[x->unit];
+        if (u->layer >= 0 && u->layer != x->layer) {
+            free(order);
+            hy_err("unit %d mixes layers %d and %d", x->unit, u->layer, x->layer);
+            return -EINVAL;
+        }
+        u->layer = x->layer;
+        struct extent *e = u->n_ext ? &u->ext[u->n_ext - 1] : NULL;
+        if (e && x->off >= e->off + e->len && x->off - (e->off + e->len) <= STREAM_GAP_MAX) {
+            e->len = x->off + x->len - e->off;
+        } else if (e && x->off + x->len <= e->off + e->len && x->off >= e->off) {
+            /* inside the previous extent (overlapping tensors): nothing to add */
+        } else {
+            if (u->n_ext == STREAM_MAX_EXT) {
+                free(order);
+                hy_err("unit %d has more than %d separate pieces", x->unit, STREAM_MAX_EXT);
+                return -EINVAL;
+            }
+            u->ext[u->n_ext++] = (struct extent){.off = x->off, .len = x->len};
+        }
+    }
+    uint32_t align = s->f->align ? s->f->align : 1;
+    for (int i = 0; i < n_units; i++) {
+        struct sunit *u = &s->u[i];
+        if (!u->n_ext) {
+            free(order);
+            hy_err("unit %d has no tensors", i);
+            return -EINVAL;
+        }
+        uint64_t off = 0;
+        for (int e = 0; e < u->n_ext; e++) {
+            struct extent *x = &u->ext[e];
+            int rc = file_widen(x->off, x->len, align, &x->span);
+            if (rc) {
+                free(order);
+                return rc;
+            }
+            x->slot_off = off;
+            off += x->span.len;
+        }
+        u->bytes = off;
+        s->slot_bytes = HY_MAX(s->slot_bytes, off);
+    }
+    /* each tensor's place in its unit's slot */
+    for (int i = 0; i < n_t; i++) {
+        struct sunit *u = &s->u[t[i].unit];
+        for (int e = 0; e < u->n_ext; e++) {
+            struct extent *x = &u->ext[e];
+            if (t[i].off >= x->off && t[i].off + t[i].len <= x->off + x->len) {
+                t[i].unit_off = x->slot_off + x->span.skip + (t[i].off - x->off);
+                break;
+            }
+        }
+    }
+    free(order);
+    return 0;
+}
+
+/* ---- the I/O thread (holds mu except around ioq_reap) ---- */
+
+static int cycle_dist(const struct streamer *s, int from, int to)
+{
+    return ((to - from) % s->n_units + s->n_units) % s->n_units;
+}
+
+/* A slot for unit u, or -1: empty first, else the one whose unit is needed furthest in
+ * the future (and later than u), never one in use or being read. */
+static int pick_slot(struct streamer *s, int u)
+{
+    int best = -1, best_d = -1;
+    int du = cycle_dist(s, s->cursor, u);
+    for (int i = 0; i < s->p.n_slots; i++) {
+        int v = s->slots[i].unit;
+        if (v < 0)
+            return i;
+        const struct sunit *x = &s->u[v];
+        if (x->pins || x->st == U_INFLIGHT)
+            continue;
+        int d = cycle_dist(s, s->cursor, v);
+        if (v == s->cursor)
+            d = s->n_units; /* just used: needed again only after a whole cycle */
+        if (d > du && d > best_d) {
+            best = i;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+static int issue(struct streamer *s, int ui, enum ioq_prio prio)
+{
+    struct sunit *u = &s->u[ui];
+    int slot = pick_slot(s, ui);
+    if (slot < 0)
+        return -EBUSY;
+    if (s->slots[slot].unit >= 0) {
+        struct sunit *old = &s->u[s->slots[slot].unit];
+        old->slot = -1;
+        old->st = U_IDLE;
+    }
+    s->slots[slot].unit = ui;
+    u->slot = slot;
+    u->st = U_INFLIGHT;
+    u->pending = 0;
+    u->err = 0;
+    uint8_t *base = s->slots[slot].buf;
+    for (int e = 0; e < u->n_ext; e++) {
+        const struct extent *x = &u->ext[e];
+        uint64_t need_end = x->span.skip + x->len; /* bytes of the span that must arrive */
+        for (uint64_t o = 0; o < x->span.len; o += s->p.chunk_bytes) {
+            uint64_t len = HY_MIN(s->p.chunk_bytes, x->span.len - o);
+            uint64_t need = need_end > o ? HY_MIN(len, need_end - o) : 0;
+            struct ioq_req r = {.file = s->f, .buf = base + x->slot_off + o, .len = (size_t)len,
+                                .need = (size_t)need, .off = x->span.off + o,
+                                .tag = (uint64_t)ui, .prio = prio};
+            if (need == 0)
+                r.need = 0; /* padding past the data: a short read is fine */
+            int rc = ioq_submit(s->q, &r);
+            if (rc) {
+                u->err = rc;
+                snprintf(u->errmsg, sizeof u->errmsg, "cannot queue a read: %s", strerror(-rc));
+                if (u->pending == 0)
+                    u->st = U_FAILED;
+                return rc;
+            }
+            u->pending++;
+        }
+    }
+    return 0;
+}
+
+static void complete(struct streamer *s, const struct ioq_cqe *c)
+{
+    struct sunit *u = &s->u[c->tag];
+    if (c->status && !u->err) {
+        u->err = c->status;
+        snprintf(u->errmsg, sizeof u->errmsg, "%s", hy_last_error());
+    }
+    if (--u->pending == 0) {
+        u->st = u->err ? U_FAILED : U_READY;
+        if (u->err) {
+            /* the slot's contents are garbage: free it */
+            s->slots[u->slot].unit = -1;
+            u->slot = -1;
+        }
+        pthread_cond_broadcast(&s->cv_done);
+    }
+}
+
+static void *io_main(void *arg)
+{
+    struct streamer *s = arg;
+    struct ioq_cqe cq[STREAM_REAP];
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop) {
+        if (s->demand >= 0 && s->u[s->demand].st == U_IDLE)
+            issue(s, s->demand, IOQ_DEMAND);
+        for (int k = 1; k <= s->p.prefetch_depth && k < s->n_units; k++) {
+            int v = (s->cursor + k) % s->n_units;
+            if (s->u[v].st == U_IDLE && issue(s, v, IOQ_PREFETCH) == -EBUSY)
+                break;
+        }
+        if (ioq_outstanding(s->q) == 0) {
+            pthread_cond_wait(&s->cv_work, &s->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&s->mu);
+        int n = ioq_reap(s->q, cq, STREAM_REAP, 1);
+        pthread_mutex_lock(&s->mu);
+        for (int i = 0; i < n; i++)
+            complete(s, &cq[i]);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- public ---- */
+
+static int stream_init(struct streamer *s, struct stream_tensor *t, int n_t, const struct stream_params *p)
+{
+    s->p = p ? *p : stream_default_params();
+    if (s->p.n_slots < 2)
+        s->p.n_slots = 2;
+    s->p.prefetch_depth = HY_MAX(0, HY_MIN(s->p.prefetch_depth, s->p.n_slots - 1));
+    if (!s->p.chunk_bytes)
+        s->p.chunk_bytes = 4u << 20;
+    uint32_t align = s->f->align ? s->f->align : 1;
+    s->p.chunk_bytes = HY_ALIGN_UP(s->p.chunk_bytes, (uint64_t)align);
+    s->demand = -1;
+    int rc = layout(s, t, n_t);
+    if (rc)
+        return rc;
+    if (s->p.max_slot_bytes && s->slot_bytes > s->p.max_slot_bytes) {
+        hy_err("a streamed unit needs %llu bytes, more than the %llu-byte slots planned",
+               (unsigned long long)s->slot_bytes, (unsigned long long)s->p.max_slot_bytes);
+        return -ENOMEM;
+    }
+    s->slot_bytes = HY_ALIGN_UP(s->slot_bytes, (uint64_t)HY_MAX(align, 4096u));
+    s->pool_bytes = s->slot_bytes * (uint64_t)s->p.n_slots;
+    void *pool = mmap(NULL, s->pool_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (pool == MAP_FAILED) {
+        hy_err("cannot allocate the streaming pool (%llu bytes)", (unsigned long long)s->pool_bytes);
+        return -ENOMEM;
+    }
+    s->pool = pool;
+    s->slots = calloc((size_t)s->p.n_slots, sizeof *s->slots);
+    if (!s->slots)
+        return -ENOMEM;
+    for (int i = 0; i < s->p.n_slots; i++) {
+        s->slots[i].buf = s->pool + (uint64_t)i * s->slot_bytes;
+        s->slots[i].unit = -1;
+    }
+    struct ioq_params qp = ioq_default_params();
+    qp.backend = s->p.backend;
+    qp.depth = s->p.io_depth ? s->p.io_depth : 8;
+    if ((rc = ioq_new(&qp, &s->q)))
+        return rc;
+    s->bytes0 = s->f->bytes_read;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv_done, NULL);
+    pthread_cond_init(&s->cv_work, NULL);
+    if ((rc = pthread_create(&s->io, NULL, io_main, s))) {
+        hy_err("cannot start the I/O thread: %s", strerror(rc));
+        return -rc;
+    }
+    s->io_started = true;
+    return 0;
+}
+
+int stream_new_file(struct streamer **out, struct hy_file *f, struct stream_tensor *t, int n_t,
+                    const struct stream_params *p)
+{
+    *out = NULL;
+    struct streamer *s = calloc(1, sizeof *s);
+    if (!s) {
+        hy_err("out of memory");
+        return -ENOMEM;
+    }
+    s->f = f;
+    int rc = stream_init(s, t, n_t, p);
+    if (rc) {
+        stream_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int stream_new(struct streamer **out, const char *path, struct stream_tensor *t, int n_t,
+               const struct stream_params *p)
+{
+    struct hy_file *f;
+    *out = NULL;
+    int rc = file_open_direct(&f, path);
+    if (rc)
+        return rc;
+    rc = stream_new_file(out, f, t, n_t, p);
+    if (rc) {
+        file_close(f);
+        return rc;
+    }
+    (*out)->own_file = true;
+    return 0;
+}
+
+void stream_free(struct streamer *s)
+{
+    if (!s)
+        return;
+    if (s->io_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_broadcast(&s->cv_work);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->io, NULL);
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv_done);
+        pthread_cond_destroy(&s->cv_work);
+    }
+    ioq_free(s->q); /* waits for reads in flight before the pool goes */
+    if (s->pool)
+        munmap(s->pool, s->pool_bytes);
+    free(s->slots);
+    free(s->u);
+    if (s->own_file)
+        file_close(s->f);
+    free(s);
+}
+
+uint64_t stream_slot_bytes(const struct streamer *s) { return s->slot_bytes; }
+uint64_t stream_pool_bytes(const struct streamer *s) { return s->pool_bytes; }
+
+const uint8_t *stream_acquire(struct streamer *s, int ui)
+{
+    if (ui < 0 || ui >= s->n_units) {
+        hy_err("no streaming unit %d", ui);
+        return NULL;
+    }
+    struct sunit *u = &s->u[ui];
+    pthread_mutex_lock(&s->mu);
+    if (u->pins > 0 && u->st == U_READY) {
+        /* a second tensor of a unit already acquired in this layer */
+        u->pins++;
+        const uint8_t *p = s->slots[u->slot].buf;
+        pthread_mutex_unlock(&s->mu);
+        return p;
+    }
+    s->cursor = ui;
+    if (u->st != U_READY) {
+        double t0 = hy_now();
+        if (u->st == U_FAILED)
+            u->st = U_IDLE; /* a later pass may try again */
+        s->demand = ui;
+        pthread_cond_signal(&s->cv_work);
+        while (u->st == U_IDLE || u->st == U_INFLIGHT)
+            pthread_cond_wait(&s->cv_done, &s->mu);
+        s->demand = -1;
+        s->stall_s += hy_now() - t0;
+    }
+    if (u->st == U_FAILED) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", u->errmsg);
+        pthread_mutex_unlock(&s->mu);
+        hy_err("streaming weights failed: %s", msg);
+        return NULL;
+    }
+    u->pins++;
+    const uint8_t *p = s->slots[u->slot].buf;
+    pthread_cond_signal(&s->cv_work); /* the cursor moved: prefetch further */
+    pthread_mutex_unlock(&s->mu);
+    return p;
+}
+
+void stream_begin_token(struct streamer *s)
+{
+    (void)s; /* the cycle continues at unit 0; nothing to reset */
+}
+
+void stream_end_layer(struct streamer *s, int layer)
+{
+    pthread_mutex_lock(&s->mu);
+    bool any = false;
+    for (int i = 0; i < s->n_units; i++)
+        if (s->u[i].layer == layer && s->u[i].pins) {
+            s->u[i].pins = 0;
+            any = true;
+        }
+    if (any)
+        pthread_cond_signal(&s->cv_work);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void stream_stats(const struct streamer *s, uint64_t *bytes, double *stall_s)
+{
+    *bytes = s ? s->f->bytes_read - s->bytes0 : 0;
+    *stall_s = s ? s->stall_s : 0;
+}

@@ -1,0 +1,287 @@
+/* The forward pass of the llama family (llama, qwen2, qwen3): a batch of tokens through
+ * every layer, prompt and decode alike (a prompt is the same code with n > 1: its matrix
+ * products are matrix-matrix). The architectures differ only in q/k/v biases (qwen2),
+ * per-head q/k RMSNorm (qwen3) and the rope pairing (neox for qwen).
+ *
+ * Weights are fetched through weight() so that streamed tensors (the plan's disk tier)
+ * arrive through the streamer without this file knowing where bytes come from. */
+#include "io/file.h"
+#include "io/stream.h"
+#include "model/session.h"
+#include "quant/quant.h"
+#include "util/common.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+struct fwd {
+    hy_session *s;
+    const hy_model *m;
+    const struct hparams *hp;
+    int n;                 /* tokens in this batch */
+    int pos0;              /* position of the first */
+    const struct layer *L; /* current layer */
+    int il;
+    struct rope_cfg rope;
+    hy_half *kc, *vc;      /* this layer's KV cache */
+    int n_out;             /* rows that need logits */
+    int out0;              /* first of them */
+};
+
+/* The data of t: resident, or made available by the streamer (blocks until read).
+ * NULL on a read error (hy_err set). */
+static const void *weight(struct fwd *f, const struct tensor *t)
+{
+    if (t->data)
+        return t->data;
+    if (t->unit >= 0) {
+        const uint8_t *base = stream_acquire(f->m->stream, t->unit);
+        return base ? base + t->unit_off : NULL;
+    }
+    hy_err("tensor %s has no data in memory", t->name);
+    return NULL;
+}
+
+/* ---- per-token steps, run in parallel over the batch ---- */
+
+typedef void (*row_fn)(struct fwd *f, int t);
+struct rows_job {
+    struct fwd *f;
+    row_fn fn;
+    int t0, n;
+};
+
+static void rows_run(void *ctx, int ith, int nth)
+{
+    struct rows_job *j = ctx;
+    for (int t = j->t0 + ith; t < j->t0 + j->n; t += nth)
+        j->fn(j->f, t);
+}
+
+static void par_rows(struct fwd *f, row_fn fn, int t0, int n)
+{
+    struct rows_job j = {.f = f, .fn = fn, .t0 = t0, .n = n};
+    if (n == 1)
+        fn(f, t0);
+    else
+        tpool_run(f->s->tp, rows_run, &j);
+}
+
+static inline float *row(float *base, int t, int64_t width)
+{
+    return base + (int64_t)t * width;
+}
+
+static void step_attn_norm(struct fwd *f, int t)
+{
+    const struct hparams *hp = f->hp;
+    op_rmsnorm(row(f->s->xb, t, hp->n_embd), row(f->s->x, t, hp->n_embd), f->L->attn_norm->data,
+               (int)hp->n_embd, hp->norm_eps);
+}
+
+static void add_bias(float *x, const struct tensor *b, int64_t n)
+{
+    if (!b)
+        return;
+    const float *v = b->data;
+    for (int64_t i = 0; i < n; i++)
+        x[i] += v[i];
+}
+
+static void head_norm(float *x, const struct tensor *w, int n_head, int hd, float eps)
+{
+    for (int h = 0; h < n_head; h++)
+        op_rmsnorm(x + (int64_t)h * hd, x + (int64_t)h * hd, w->data, hd, eps);
+}
+
+/* biases, q/k norms, rope, and the new keys and values into the cache */
+static void step_qkv_post(struct fwd *f, int t)
+{
+    const struct hparams *hp = f->hp;
+    hy_session *s = f->s;
+    int64_t qd = (int64_t)hp->n_head * hp->head_dim_k;
+    float *q = row(s->q, t, qd), *k = row(s->k, t, s->kv_dim_k), *v = row(s->v, t, s->kv_dim_v);
+    add_bias(q, f->L->bq, qd);
+    add_bias(k, f->L->bk, s->kv_dim_k);
+    add_bias(v, f->L->bv, s->kv_dim_v);
+    if (f->L->q_norm) {
+        head_norm(q, f->L->q_norm, (int)hp->n_head, (int)hp->head_dim_k, hp->norm_eps);
+        head_norm(k, f->L->k_norm, (int)hp->n_head_kv, (int)hp->head_dim_k, hp->norm_eps);
+    }
+    int pos = f->pos0 + t;
+    op_rope(q, (int)hp->n_head, (int)hp->head_dim_k, pos, &f->rope);
+    op_rope(k, (int)hp->n_head_kv, (int)hp->head_dim_k, pos, &f->rope);
+    const struct quant_kernels *f16 = quant_kernels(HY_TYPE_F16);
+    f16->from_float(k, f->kc + (int64_t)pos * s->kv_dim_k, s->kv_dim_k);
+    f16->from_float(v, f->vc + (int64_t)pos * s->kv_dim_v, s->kv_dim_v);
+}
+
+static void step_ffn_norm(struct fwd *f, int t)
+{
+    const struct hparams *hp = f->hp;
+    float *x = row(f->s->x, t, hp->n_embd), *o = row(f->s->xb2, t, hp->n_embd);
+    for (uint32_t i = 0; i < hp->n_embd; i++)
+        x[i] += o[i];
+    op_rmsnorm(row(f->s->xb, t, hp->n_embd), x, f->L->ffn_norm->data, (int)hp->n_embd,
+               hp->norm_eps);
+}
+
+static void step_swiglu(struct fwd *f, int t)
+{
+    int64_t ff = f->hp->n_ff;
+    op_swiglu(row(f->s->hb, t, ff), row(f->s->hb, t, ff), row(f->s->hb2, t, ff), (int)ff);
+}
+
+static void step_residual(struct fwd *f, int t)
+{
+    const struct hparams *hp = f->hp;
+    float *x = row(f->s->x, t, hp->n_embd), *o = row(f->s->xb2, t, hp->n_embd);
+    for (uint32_t i = 0; i < hp->n_embd; i++)
+        x[i] += o[i];
+}
+
+static void step_out_norm(struct fwd *f, int t)
+{
+    const struct hparams *hp = f->hp;
+    op_rmsnorm(row(f->s->xb, t - f->out0, hp->n_embd), row(f->s->x, t, hp->n_embd),
+               f->m->output_norm->data, (int)hp->n_embd, hp->norm_eps);
+}
+
+/* ---- the pass ---- */
+
+static int embed(struct fwd *f, const hy_token *toks)
+{
+    const struct tensor *e = f->m->tok_embd;
+    hy_session *s = f->s;
+    int64_t E = f->hp->n_embd;
+    for (int t = 0; t < f->n; t++) {
+        if (toks[t] < 0 || toks[t] >= (hy_token)e->ne[1]) {
+            hy_err("token id %d is out of range (vocabulary of %lld)", toks[t], (long long)e->ne[1]);
+            return -EINVAL;
+        }
+        struct wmat w = tensor_wmat(e, e->data);
+        if (e->data) {
+            op_get_row(&w, toks[t], row(s->x, t, E));
+            continue;
+        }
+        /* the embedding stays on disk: read just this row */
+        uint8_t *buf = s->rowbuf;
+        int rc = file_read_at(f->m->file, buf, e->row_bytes, e->file_off + (uint64_t)toks[t] * e->row_bytes);
+        if (rc)
+            return rc;
+        w.data = buf;
+        op_get_row(&w, 0, row(s->x, t, E));
+    }
+    return 0;
+}
+
+static int mm(struct fwd *f, const float *x, int64_t ldx, int n, const struct mm_out *o, int n_o)
+{
+    return op_matmul(f->s->tp, &f->s->mm, x, ldx, n, o, n_o);
+}
+
+static int layer_forward(struct fwd *f)
+{
+    hy_session *s = f->s;
+    const struct hparams *hp = f->hp;
+    const struct layer *L = f->L;
+    int n = f->n, rc;
+    int64_t E = hp->n_embd, qd = (int64_t)hp->n_head * hp->head_dim_k;
+    int64_t od = (int64_t)hp->n_head * hp->head_dim_v;
+
+    par_rows(f, step_attn_norm, 0, n);
+    const void *wq = weight(f, L->wq), *wk = weight(f, L->wk), *wv = weight(f, L->wv);
+    if (!wq || !wk || !wv)
+        return -EIO;
+    struct mm_out qkv[3] = {
+        {s->q, qd, tensor_wmat(L->wq, wq)},
+        {s->k, s->kv_dim_k, tensor_wmat(L->wk, wk)},
+        {s->v, s->kv_dim_v, tensor_wmat(L->wv, wv)},
+    };
+    if ((rc = mm(f, s->xb, E, n, qkv, 3)))
+        return rc;
+    par_rows(f, step_qkv_post, 0, n);
+    struct attn_args aa = {
+        .out = s->att, .q = s->q, .k = f->kc, .v = f->vc, .n_tok = n, .pos0 = f->pos0,
+        .n_head = (int)hp->n_head, .n_head_kv = (int)hp->n_head_kv,
+        .head_dim_k = (int)hp->head_dim_k, .head_dim_v = (int)hp->head_dim_v,
+        .kv_stride = s->kv_dim_k, .scale = 1.0f / sqrtf((float)hp->head_dim_k),
+    };
+    op_attention(s->tp, &aa);
+    const void *wo = weight(f, L->wo);
+    if (!wo)
+        return -EIO;
+    struct mm_out o = {s->xb2, E, tensor_wmat(L->wo, wo)};
+    if ((rc = mm(f, s->att, od, n, &o, 1)))
+        return rc;
+    par_rows(f, step_ffn_norm, 0, n);
+
+    const void *wg = weight(f, L->ffn_gate), *wu = weight(f, L->ffn_up);
+    if (!wg || !wu)
+        return -EIO;
+    int64_t ff = hp->n_ff;
+    struct mm_out gu[2] = {{s->hb, ff, tensor_wmat(L->ffn_gate, wg)},
+                           {s->hb2, ff, tensor_wmat(L->ffn_up, wu)}};
+    if ((rc = mm(f, s->xb, E, n, gu, 2)))
+        return rc;
+    par_rows(f, step_swiglu, 0, n);
+    const void *wd = weight(f, L->ffn_down);
+    if (!wd)
+        return -EIO;
+    struct mm_out d = {s->xb2, E, tensor_wmat(L->ffn_down, wd)};
+    if ((rc = mm(f, s->hb, ff, n, &d, 1)))
+        return rc;
+    par_rows(f, step_residual, 0, n);
+    return 0;
+}
+
+int forward_batch(hy_session *s, const hy_token *toks, int n, bool want_all)
+{
+    const hy_model *m = s->m;
+    const struct hparams *hp = &m->hp;
+    if (n < 1 || (uint32_t)n > s->n_batch) {
+        hy_err("batch of %d tokens (1 to %u allowed)", n, s->n_batch);
+        return -EINVAL;
+    }
+    if ((uint32_t)(s->n_past + n) > s->n_ctx) {
+        hy_err("context full: %d + %d tokens exceed the context of %u", s->n_past, n, s->n_ctx);
+        return -ENOSPC;
+    }
+    struct fwd f = {.s = s, .m = m, .hp = hp, .n = n, .pos0 = s->n_past};
+    f.rope = (struct rope_cfg){.n_rot = (int)hp->n_rot, .neox = hp->rope_type == HY_ROPE_NEOX,
+                               .freq_base = hp->rope_freq_base, .freq_scale = hp->rope_freq_scale,
+                               .freq_factors = m->rope_factors};
+    int rc = embed(&f, toks);
+    if (rc)
+        return rc;
+    if (m->stream)
+        stream_begin_token(m->stream);
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        f.il = (int)l;
+        f.L = &m->layers[l];
+        f.kc = s->k_cache + (int64_t)l * s->n_ctx * s->kv_dim_k;
+        f.vc = s->v_cache + (int64_t)l * s->n_ctx * s->kv_dim_v;
+        rc = layer_forward(&f);
+        if (m->stream)
+            stream_end_layer(m->stream, (int)l);
+        if (rc)
+            return rc;
+    }
+    f.n_out = want_all ? n : 1;
+    f.out0 = n - f.n_out;
+    par_rows(&f, step_out_norm, f.out0, f.n_out);
+    const void *wout = weight(&f, m->output);
+    if (!wout)
+        return -EIO;
+    struct mm_out lo = {s->logits, hp->n_vocab, tensor_wmat(m->output, wout)};
+    if ((rc = mm(&f, s->xb, hp->n_embd, f.n_out, &lo, 1)))
+        return rc;
+    if (m->stream)
+        stream_end_layer(m->stream, (int)hp->n_layer);
+    s->n_logits = f.n_out;
+    s->n_past += n;
+    s->stats.n_eval_tokens += (uint64_t)n;
+    return 0;
+}

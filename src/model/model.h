@@ -1,0 +1,82 @@
+/* A loaded model: the GGUF header, hyper-parameters, tokenizer, the tensor table bound to
+ * the roles a forward pass needs, and where each tensor's bytes are (RAM, mapped file, or
+ * disk through the streamer), as the plan decided. Immutable after hy_model_load.
+ *
+ * Not owned here: the decision where tensors go (tier/plan.h), the reading of streamed
+ * weights (io/stream.h), per-conversation state (session.h). */
+#ifndef HY_MODEL_MODEL_H
+#define HY_MODEL_MODEL_H
+
+#include "hypura.h"
+#include "model/hparams.h"
+#include "ops/ops.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct gguf;
+struct hy_file;
+struct tokenizer;
+struct plan;
+struct streamer;
+
+struct tensor {
+    const char *name;        /* owned by the gguf */
+    uint32_t type;           /* enum hy_type */
+    int64_t ne[4];           /* elements per dimension, innermost first */
+    uint64_t nbytes;
+    uint64_t file_off;       /* absolute offset of the data in the model file */
+    size_t row_bytes;        /* bytes of one row (ne[0] elements) */
+    const void *data;        /* in RAM (or the mapped file); NULL when on disk */
+    int unit;                /* streaming unit holding it, -1 if none */
+    uint64_t unit_off;       /* its offset inside that unit's slot */
+    uint8_t tier;            /* enum plan_tier */
+};
+
+struct layer {
+    struct tensor *attn_norm;                       /* (n_embd) */
+    struct tensor *wq, *wk, *wv, *wo;               /* (n_embd, n_head*hd) ... */
+    struct tensor *bq, *bk, *bv;                    /* qwen2: (n_head*hd) ... */
+    struct tensor *q_norm, *k_norm;                 /* qwen3: (head_dim) */
+    struct tensor *ffn_norm;                        /* (n_embd) */
+    struct tensor *ffn_gate, *ffn_up, *ffn_down;    /* dense: (n_embd, n_ff), (n_ff, n_embd) */
+    struct tensor *gate_inp;                        /* MoE router (n_embd, n_expert) */
+    struct tensor *gate_exps, *up_exps, *down_exps; /* (n_embd, n_ff_exp, n_expert) ... */
+    struct tensor *gate_inp_shexp;                  /* qwen2moe shared-expert gate (n_embd) */
+    struct tensor *gate_shexp, *up_shexp, *down_shexp;
+};
+
+struct hy_model {
+    char *path;
+    struct hy_file *file;          /* buffered: header, embedding rows, resident loads */
+    struct gguf *gguf;
+    struct hparams hp;
+    struct tokenizer *tok;
+    struct hy_model_params params;
+    int n_threads;
+    uint32_t n_ctx;                /* context sessions get by default */
+
+    int n_tensors;
+    struct tensor *tensors;        /* (n_tensors) in file order */
+    struct tensor *tok_embd, *output_norm, *output, *rope_freqs;
+    struct layer *layers;          /* (n_layer) */
+    float *rope_factors;           /* (n_rot / 2) dequantized rope_freqs, or NULL */
+
+    struct plan *plan;             /* NULL for vocab-only models */
+    struct streamer *stream;       /* NULL when nothing is streamed */
+    void *arena;                   /* anonymous memory holding the RAM-tier tensors */
+    size_t arena_len;
+    void *map;                     /* HY_IO_MMAP: the mapped file */
+    size_t map_len;
+    uint64_t weight_bytes;
+};
+
+/* A weight matrix view of t with its data pointer p. */
+static inline struct wmat tensor_wmat(const struct tensor *t, const void *p)
+{
+    struct wmat w = {.type = t->type, .data = p, .n_in = t->ne[0], .n_out = t->ne[1],
+                     .row_bytes = t->row_bytes};
+    return w;
+}
+
+#endif

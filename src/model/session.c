@@ -1,0 +1,179 @@
+/* Sessions: KV cache and buffers; eval splits the input into batches. See session.h. */
+#include "io/stream.h"
+#include "model/session.h"
+#include "util/common.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct hy_session_params hy_session_default_params(void)
+{
+    struct hy_session_params p = {0};
+    return p;
+}
+
+static void *zalloc(size_t n, bool *ok)
+{
+    void *p = hy_aligned_alloc(64, n ? n : 64);
+    if (!p)
+        *ok = false;
+    else
+        memset(p, 0, n);
+    return p;
+}
+
+int hy_session_new(hy_model *m, const struct hy_session_params *p, hy_session **out)
+{
+    *out = NULL;
+    if (!m->layers) {
+        hy_err("the model was loaded without weights");
+        return -EINVAL;
+    }
+    struct hy_session_params sp = p ? *p : hy_session_default_params();
+    const struct hparams *hp = &m->hp;
+    hy_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        hy_err("out of memory");
+        return -ENOMEM;
+    }
+    s->m = m;
+    s->n_ctx = sp.n_ctx ? sp.n_ctx : m->n_ctx;
+    s->n_batch = HY_MIN(sp.n_batch ? sp.n_batch : 512u, s->n_ctx);
+    s->kv_dim_k = (int64_t)hp->n_head_kv * hp->head_dim_k;
+    s->kv_dim_v = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    int n_threads = sp.n_threads > 0 ? sp.n_threads : m->n_threads;
+    int rc = tpool_new(&s->tp, n_threads);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    size_t B = s->n_batch, L = hp->n_layer, C = s->n_ctx;
+    size_t E = hp->n_embd, Q = (size_t)hp->n_head * hp->head_dim_k;
+    size_t O = (size_t)hp->n_head * hp->head_dim_v, F = hp->n_ff;
+    bool ok = true;
+    s->k_cache = zalloc(L * C * (size_t)s->kv_dim_k * sizeof(hy_half), &ok);
+    s->v_cache = zalloc(L * C * (size_t)s->kv_dim_v * sizeof(hy_half), &ok);
+    s->x = zalloc(B * E * sizeof(float), &ok);
+    s->xb = zalloc(B * E * sizeof(float), &ok);
+    s->xb2 = zalloc(B * E * sizeof(float), &ok);
+    s->q = zalloc(B * Q * sizeof(float), &ok);
+    s->k = zalloc(B * (size_t)s->kv_dim_k * sizeof(float), &ok);
+    s->v = zalloc(B * (size_t)s->kv_dim_v * sizeof(float), &ok);
+    s->att = zalloc(B * O * sizeof(float), &ok);
+    s->hb = zalloc(B * F * sizeof(float), &ok);
+    s->hb2 = zalloc(B * F * sizeof(float), &ok);
+    s->rowbuf = zalloc(m->tok_embd->row_bytes, &ok);
+    s->logits_cap = 1;
+    s->logits = zalloc((size_t)hp->n_vocab * sizeof(float), &ok);
+    if (!ok) {
+        hy_session_free(s);
+        hy_err("out of memory for a context of %zu tokens", C);
+        return -ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void hy_session_free(hy_session *s)
+{
+    if (!s)
+        return;
+    tpool_free(s->tp);
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->x);
+    free(s->xb);
+    free(s->xb2);
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->att);
+    free(s->hb);
+    free(s->hb2);
+    free(s->rowbuf);
+    free(s->logits);
+    mm_scratch_free(&s->mm);
+    free(s);
+}
+
+static int ensure_logits(hy_session *s, int rows)
+{
+    if (rows <= s->logits_cap)
+        return 0;
+    float *l = hy_aligned_alloc(64, (size_t)rows * s->m->hp.n_vocab * sizeof(float));
+    if (!l) {
+        hy_err("out of memory for %d rows of logits", rows);
+        return -ENOMEM;
+    }
+    free(s->logits);
+    s->logits = l;
+    s->logits_cap = rows;
+    return 0;
+}
+
+int hy_session_eval(hy_session *s, const hy_token *toks, int n, bool all_logits)
+{
+    hy_clear_error();
+    if (n <= 0) {
+        hy_err("nothing to evaluate");
+        return -EINVAL;
+    }
+    if ((uint32_t)s->n_past + (uint32_t)n > s->n_ctx) {
+        hy_err("context full: %d tokens + %d new exceed the context of %u", s->n_past, n, s->n_ctx);
+        return -ENOSPC;
+    }
+    int rc = ensure_logits(s, all_logits ? n : 1);
+    if (rc)
+        return rc;
+    float *all = s->logits;
+    int n_vocab = (int)s->m->hp.n_vocab;
+    int done = 0;
+    while (done < n) {
+        int b = HY_MIN(n - done, (int)s->n_batch);
+        int start = s->n_past;
+        if (all_logits)
+            s->logits = all + (size_t)done * n_vocab;
+        rc = forward_batch(s, toks + done, b, all_logits);
+        s->logits = all;
+        if (rc) {
+            /* the cache holds garbage from the failed batch on: forget it */
+            s->n_past = start;
+            return rc;
+        }
+        done += b;
+    }
+    s->n_logits = all_logits ? n : 1;
+    return 0;
+}
+
+const float *hy_session_logits(const hy_session *s, int i)
+{
+    if (i < 0)
+        i = s->n_logits - 1;
+    if (i < 0 || i >= s->n_logits)
+        return NULL;
+    return s->logits + (size_t)i * s->m->hp.n_vocab;
+}
+
+int hy_session_n_past(const hy_session *s)
+{
+    return s->n_past;
+}
+
+int hy_session_truncate(hy_session *s, int n)
+{
+    if (n < 0 || n > s->n_past)
+        return -EINVAL;
+    s->n_past = n;
+    s->n_logits = 0;
+    return 0;
+}
+
+void hy_session_stats(const hy_session *s, struct hy_session_stats *out)
+{
+    *out = s->stats;
+    stream_stats(s->m->stream, &out->disk_read_bytes, &out->stall_seconds);
+    out->disk_read_bytes += s->m->file->bytes_read;
+}

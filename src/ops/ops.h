@@ -1,0 +1,82 @@
+/* The operations a forward pass is made of, on the CPU: matrix products over quantized
+ * weights (activations converted to the weight type's partner first, as llama.cpp does),
+ * RMSNorm, RoPE, attention over an F16 KV cache, SwiGLU. Kernels are small functions
+ * (out, in, weights, sizes); the ones that are worth it run on the thread pool.
+ *
+ * Numerics follow llama.cpp's CPU backend where it matters for matching its logits:
+ * RMSNorm sums squares in double; RoPE builds its angles by repeated multiplication;
+ * attention is its flash-attention path (Q rounded to F16, online softmax, V accumulated
+ * in F16).
+ *
+ * Not owned here: per-type dot kernels (quant/), which weights to use (model/). */
+#ifndef HY_OPS_H
+#define HY_OPS_H
+
+#include "ops/tpool.h"
+#include "quant/blocks.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A 2-D weight matrix: n_out rows of n_in elements of `type`, rows row_bytes apart. */
+struct wmat {
+    uint32_t type;
+    const void *data;
+    int64_t n_in, n_out;
+    size_t row_bytes;
+};
+
+/* One product of a batched matmul: out[t * ldo + r] = dot(w row r, x row t). */
+struct mm_out {
+    float *out;
+    int64_t ldo;          /* floats between tokens' output rows */
+    struct wmat w;
+};
+
+/* Scratch for activations converted to partner types; owned by a session. */
+struct mm_scratch {
+    void *buf;
+    size_t cap;
+};
+void mm_scratch_free(struct mm_scratch *s);
+
+/* All products share the input x (n_tok rows of n_in floats, ldx apart): x is converted
+ * once per partner type and every product runs in one parallel job. Returns 0, or
+ * -ENOMEM when scratch cannot grow, -EINVAL for a type without kernels. */
+int op_matmul(struct tpool *tp, struct mm_scratch *s, const float *x, int64_t ldx, int n_tok,
+              const struct mm_out *outs, int n_outs);
+
+/* y = x / sqrt(mean(x^2) + eps) * w (w may be NULL). n elements, one row. */
+void op_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
+
+struct rope_cfg {
+    int n_rot;            /* dimensions rotated per head (even) */
+    int neox;             /* 0: pairs (2i, 2i+1); 1: pairs (i, i + n_rot/2) */
+    float freq_base, freq_scale;
+    const float *freq_factors;   /* (n_rot / 2) llama3 rope_freqs, or NULL */
+};
+/* Rotate n_head heads of head_dim floats (contiguous) for position pos, in place. */
+void op_rope(float *x, int n_head, int head_dim, int pos, const struct rope_cfg *c);
+
+/* out = silu(gate) * up, n elements */
+void op_swiglu(float *out, const float *gate, const float *up, int n);
+
+/* Causal attention for n_tok query rows at positions pos0 .. pos0 + n_tok - 1 against a
+ * KV cache holding positions 0 .. pos0 + n_tok - 1 (F16, rows kv_stride halves apart,
+ * head h's key at k + p * kv_stride + h * head_dim_k). q: (n_tok, n_head * head_dim_k),
+ * out: (n_tok, n_head * head_dim_v). */
+struct attn_args {
+    float *out;
+    const float *q;
+    const hy_half *k, *v;
+    int n_tok, pos0;
+    int n_head, n_head_kv, head_dim_k, head_dim_v;
+    int64_t kv_stride;    /* halves between positions */
+    float scale;
+};
+void op_attention(struct tpool *tp, const struct attn_args *a);
+
+/* Dequantize row `row` of w into y (n_in floats). */
+int op_get_row(const struct wmat *w, int64_t row, float *y);
+
+#endif

@@ -1,0 +1,205 @@
+/* The streamer: units read into slots ahead of use, every byte checked against the file,
+ * over many cycles, with both I/O backends, short reads, failing reads and a file that
+ * ends early. */
+#include "io/file.h"
+#include "io/stream.h"
+#include "hypura.h"
+#include "test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FILE_BYTES (3u << 20)
+
+static char g_path[256];
+static uint8_t *g_data;
+
+static int make_file(void)
+{
+    snprintf(g_path, sizeof g_path, "/var/tmp/hypura-test-stream-%d.bin", (int)getpid());
+    g_data = malloc(FILE_BYTES);
+    uint64_t s = 42;
+    for (size_t i = 0; i < FILE_BYTES; i += 8) {
+        uint64_t r = test_rand(&s);
+        memcpy(g_data + i, &r, 8);
+    }
+    int fd = open(g_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    bool ok = write(fd, g_data, FILE_BYTES) == (ssize_t)FILE_BYTES;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* 5 units over 4 "layers" + the head: tensors at 32-byte (not block) aligned offsets, some
+ * adjacent (coalesced), some far apart (separate extents). */
+static int make_tensors(struct stream_tensor *t)
+{
+    int n = 0;
+    uint64_t off = 4096 + 96;
+    for (int u = 0; u < 5; u++) {
+        for (int k = 0; k < 3; k++) {
+            uint64_t len = 20000 + 7777 * (uint64_t)k + 1000 * (uint64_t)u;
+            len = (len + 31) / 32 * 32;
+            t[n++] = (struct stream_tensor){.off = off, .len = len, .unit = u, .layer = u};
+            off += len + (k == 1 ? 300000 : 32); /* a gap larger than the coalescing limit */
+        }
+    }
+    return n;
+}
+
+static bool check_unit(const uint8_t *slot, const struct stream_tensor *t, int n, int u)
+{
+    for (int i = 0; i < n; i++)
+        if (t[i].unit == u && memcmp(slot + t[i].unit_off, g_data + t[i].off, t[i].len))
+            return false;
+    return true;
+}
+
+static void run_cycles(struct hy_file *f, enum ioq_backend be, int n_slots, int depth, int cycles)
+{
+    struct stream_tensor t[32];
+    int n = make_tensors(t);
+    struct stream_params p = stream_default_params();
+    p.n_slots = n_slots;
+    p.prefetch_depth = depth;
+    p.backend = be;
+    p.chunk_bytes = 16384; /* many requests per unit */
+    struct streamer *s;
+    CHECK(stream_new_file(&s, f, t, n, &p) == 0);
+    if (!s)
+        return;
+    for (int c = 0; c < cycles; c++) {
+        stream_begin_token(s);
+        for (int u = 0; u < 5; u++) {
+            const uint8_t *slot = stream_acquire(s, u);
+            CHECKF(slot != NULL, "unit %d: %s", u, hy_last_error());
+            if (!slot)
+                break;
+            CHECKF(check_unit(slot, t, n, u), "unit %d cycle %d has wrong bytes", u, c);
+            /* a second acquire in the same layer returns the same slot */
+            CHECK(stream_acquire(s, u) == slot);
+            stream_end_layer(s, u);
+        }
+    }
+    uint64_t bytes;
+    double stall;
+    stream_stats(s, &bytes, &stall);
+    CHECK(bytes > 0);
+    stream_free(s);
+}
+
+static void test_cycles(void)
+{
+    struct hy_file *f;
+    CHECK(file_open_direct(&f, g_path) == 0);
+    run_cycles(f, IOQ_AUTO, 2, 1, 4);
+    run_cycles(f, IOQ_AUTO, 3, 2, 4);
+    run_cycles(f, IOQ_THREADS, 4, 3, 3);
+    /* as many slots as units: after the first cycle nothing is read again */
+    struct stream_tensor t[32];
+    int n = make_tensors(t);
+    struct stream_params p = stream_default_params();
+    p.n_slots = 5;
+    p.prefetch_depth = 4;
+    struct streamer *s;
+    CHECK(stream_new_file(&s, f, t, n, &p) == 0);
+    uint64_t b1 = 0, b2 = 0;
+    double st;
+    for (int c = 0; c < 3; c++) {
+        for (int u = 0; u < 5; u++) {
+            CHECK(stream_acquire(s, u) != NULL);
+            stream_end_layer(s, u);
+        }
+        if (c == 0)
+            stream_stats(s, &b1, &st);
+    }
+    stream_stats(s, &b2, &st);
+    CHECKF(b1 == b2, "a cached unit was read again (%llu then %llu bytes)", (unsigned long long)b1,
+           (unsigned long long)b2);
+    stream_free(s);
+    file_close(f);
+}
+
+static void test_short_reads(void)
+{
+    struct hy_file *in, *f;
+    CHECK(file_open(&in, g_path) == 0);
+    struct file_fault spec = {.short_max = 777};
+    CHECK(file_open_fault(&f, in, &spec) == 0);
+    run_cycles(f, IOQ_THREADS, 2, 1, 2);
+    file_close(f);
+}
+
+static void test_failing_read(void)
+{
+    struct hy_file *in, *f;
+    CHECK(file_open(&in, g_path) == 0);
+    /* every read from the 3rd on fails for a while: more than the queue's retries */
+    struct file_fault spec = {.fail_nth = 3, .fail_count = 40};
+    CHECK(file_open_fault(&f, in, &spec) == 0);
+    struct stream_tensor t[32];
+    int n = make_tensors(t);
+    struct stream_params p = stream_default_params();
+    p.backend = IOQ_THREADS;
+    p.io_depth = 1; /* one read at a time: a request's retries are consecutive calls */
+    p.chunk_bytes = 16384;
+    struct streamer *s;
+    CHECK(stream_new_file(&s, f, t, n, &p) == 0);
+    int failures = 0, good = 0;
+    for (int c = 0; c < 6; c++)
+        for (int u = 0; u < 5; u++) {
+            const uint8_t *slot = stream_acquire(s, u);
+            if (!slot) {
+                failures++;
+                CHECK(strstr(hy_last_error(), "streaming") != NULL);
+            } else {
+                CHECKF(check_unit(slot, t, n, u), "unit %d: computed on wrong bytes", u);
+                good++;
+            }
+            stream_end_layer(s, u);
+        }
+    CHECK(failures > 0);   /* the error reached the caller */
+    CHECK(good > 0);       /* and later reads recovered */
+    stream_free(s);
+    file_close(f);
+}
+
+static void test_truncated(void)
+{
+    struct hy_file *in, *f;
+    CHECK(file_open(&in, g_path) == 0);
+    struct stream_tensor t[32];
+    int n = make_tensors(t);
+    /* the file ends inside unit 1 */
+    struct file_fault spec = {.eof_at = t[3].off + 1000};
+    CHECK(file_open_fault(&f, in, &spec) == 0);
+    struct stream_params p = stream_default_params();
+    p.backend = IOQ_THREADS;
+    struct streamer *s;
+    CHECK(stream_new_file(&s, f, t, n, &p) == 0);
+    const uint8_t *a = stream_acquire(s, 0);
+    CHECK(a != NULL && check_unit(a, t, n, 0));
+    stream_end_layer(s, 0);
+    CHECK(stream_acquire(s, 1) == NULL);
+    CHECK(stream_acquire(s, 1) == NULL); /* asked again: still an error, no hang */
+    stream_free(s);
+    file_close(f);
+}
+
+int main(void)
+{
+    if (make_file()) {
+        printf("cannot write %s\n", g_path);
+        return 77;
+    }
+    RUN(test_cycles);
+    RUN(test_short_reads);
+    RUN(test_failing_read);
+    RUN(test_truncated);
+    unlink(g_path);
+    free(g_data);
+    return test_finish();
+}

@@ -1,0 +1,83 @@
+/* Option helpers shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_model_opts_init(struct cli_model_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->mp = hy_model_default_params();
+}
+
+bool cli_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+int cli_model_opt(struct cli_model_opts *o, int c, const char *arg)
+{
+    long v;
+    switch (c) {
+    case OPT_THREADS:
+        if (!cli_int(arg, 1, 1024, &v)) {
+            fprintf(stderr, "hypura: --threads takes a number from 1 to 1024\n");
+            return -1;
+        }
+        o->mp.n_threads = (int)v;
+        return 1;
+    case OPT_RAM_BUDGET:
+    case OPT_GPU_BUDGET: {
+        uint64_t b;
+        if (hy_parse_size(arg, &b) || b == 0) {
+            fprintf(stderr, "hypura: bad size '%s' (examples: 2G, 512M)\n", arg);
+            return -1;
+        }
+        if (c == OPT_RAM_BUDGET)
+            o->mp.ram_budget = b;
+        else
+            o->mp.gpu_budget = b;
+        return 1;
+    }
+    case OPT_CTX:
+        if (!cli_int(arg, 1, 1 << 24, &v)) {
+            fprintf(stderr, "hypura: --ctx-size takes a positive number\n");
+            return -1;
+        }
+        o->mp.n_ctx = (uint32_t)v;
+        return 1;
+    case OPT_MMAP:
+        o->mp.io = HY_IO_MMAP;
+        return 1;
+    case OPT_MLOCK:
+        o->mp.mlock = true;
+        return 1;
+    case OPT_PLAN_MODE:
+        o->mp.plan_mode = arg;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_fail(const char *what)
+{
+    fprintf(stderr, "hypura: %s: %s\n", what, hy_last_error());
+    return 1;
+}
+
+hy_model *cli_load(const char *path, struct cli_model_opts *o)
+{
+    hy_model *m = NULL;
+    if (hy_model_load(path, &o->mp, &m) != 0) {
+        cli_fail(path);
+        return NULL;
+    }
+    return m;
+}
