@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const k_vocabs[] = {"llama-spm", "llama-bpe", "qwen2", "gpt-2"};
 
@@ -684,6 +685,68 @@ static void test_hostile_metadata(void)
     gguf_writer_free(w);
 }
 
+/* ---- hypura tokenize (the CLI over the public API) ---- */
+
+static void test_cli_tokenize(void)
+{
+    char *pv = test_shared_path("vocab/ggml-vocab-qwen2.gguf");
+    char *pm = test_shared_path("fixtures/real/stories260K-F32.gguf");
+    if (!pv || !pm) {
+        TEST_SKIP("vocabulary or fixture not found");
+        free(pv);
+        free(pm);
+        return;
+    }
+    char tmp[] = "/tmp/hypura-tok-XXXXXX";
+    int fd = mkstemp(tmp);
+    CHECK(fd >= 0);
+    const char text[] = "Hello\n\n  world 123 <|im_start|>\xf0\x9f\x99\x82";
+    CHECK(write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
+    close(fd);
+    struct tokenizer *t = load_path(pv);
+    struct {
+        const char *args;
+        const char *path;
+        bool add_special, special;
+    } runs[] = {{"--ids-only --no-bos --file", tmp, false, false},
+                {"--ids-only --special --file", tmp, true, true}};
+    for (size_t r = 0; t && r < 2; r++) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "%s tokenize %s %s %s", test_hypura_bin(), pv, runs[r].args, runs[r].path);
+        FILE *p = popen(cmd, "r");
+        char out[4096] = {0};
+        size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+        int st = p ? pclose(p) : -1;
+        CHECKF(st == 0, "%s: status %d", cmd, st);
+        int32_t want[64];
+        int k = tokenizer_encode(t, text, sizeof text - 1, runs[r].add_special, runs[r].special, want, 64);
+        char line[2048];
+        size_t l = 0;
+        for (int i = 0; i < k; i++)
+            l += (size_t)snprintf(line + l, sizeof line - l, i ? " %d" : "%d", want[i]);
+        line[l++] = '\n';
+        line[l] = 0;
+        CHECKF(n == l && !strcmp(out, line), "%s:\n%s want\n%s", cmd, out, line);
+    }
+    /* the stories260K prompt with BOS, text on the command line, pieces printed */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s tokenize %s 'Once upon a time'", test_hypura_bin(), pm);
+    FILE *p = popen(cmd, "r");
+    char out[4096] = {0};
+    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    CHECK(p && pclose(p) == 0);
+    CHECKF(n > 0 && strstr(out, "     1 -> '<s>'\n   403 -> ' Once'\n"), "%s", out);
+    /* a missing file and a bad model fail with status 1 */
+    snprintf(cmd, sizeof cmd, "%s tokenize %s --file /nonexistent/x 2>/dev/null", test_hypura_bin(), pv);
+    CHECK(system(cmd) != 0);
+    snprintf(cmd, sizeof cmd, "%s tokenize %s hello 2>/dev/null", test_hypura_bin(), tmp);
+    CHECK(system(cmd) != 0);
+    unlink(tmp);
+    tokenizer_free(t);
+    free(pv);
+    free(pm);
+}
+
 int main(void)
 {
     RUN(test_vocab_llama_spm);
@@ -698,5 +761,6 @@ int main(void)
     RUN(test_pretok);
     RUN(test_pretok_vs_llama);
     RUN(test_hostile_metadata);
+    RUN(test_cli_tokenize);
     return test_finish();
 }

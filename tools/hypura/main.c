@@ -9,6 +9,7 @@ static const struct cli_command g_commands[] = {
     {"iobench", cmd_iobench, "storage read paths: buffered, direct, io_uring, threads by block and depth"},
     {"logits", cmd_logits, "teacher-forced logits of a token sequence (for checking)"},
     {"synth", cmd_synth, "write a random-weight GGUF of a real model's shape"},
+    {"tokenize", cmd_tokenize, "token ids of a text, as llama.cpp gives them"},
 };
 
 static void usage(FILE *f)
