@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const k_vocabs[] = {"llama-spm", "llama-bpe", "qwen2", "gpt-2"};
 
@@ -458,6 +459,8 @@ static void test_streaming(void)
 
 /* ---- pre-tokenizer splits on their own ---- */
 
+static int load_mem(struct gguf_writer *w, struct tokenizer **t);
+
 static void check_split(enum pretok_kind k, const char *text, const char *const *want)
 {
     struct pretok_words w = {0};
@@ -492,6 +495,77 @@ static void test_pretok(void)
     CHECK(pretok_from_name("qwen2", &k, &im) == 0 && k == PRETOK_QWEN2 && !im);
     CHECK(pretok_from_name(NULL, &k, &im) == 0 && k == PRETOK_DEFAULT);
     CHECK(pretok_from_name("no-such-thing", &k, &im) == -EINVAL);
+}
+
+/* ---- every pre-tokenizer against llama.cpp ----
+ * tests/data/tok/PRE.ids: llama-tokenize's ids for stress.txt with the gpt-2 vocabulary
+ * relabelled to tokenizer.ggml.pre = PRE (tests/data/tok/make.sh); relabel it the same way here. */
+
+static void *read_data(const char *rel, size_t *n)
+{
+    char path[256];
+    snprintf(path, sizeof path, "tests/data/tok/%s", rel);
+    void *d = test_read_file(path, n);
+    if (!d) {
+        snprintf(path, sizeof path, "../tests/data/tok/%s", rel);
+        d = test_read_file(path, n);
+    }
+    return d;
+}
+
+static void test_pretok_vs_llama(void)
+{
+    char *pv = test_shared_path("vocab/ggml-vocab-gpt-2.gguf");
+    size_t tl;
+    char *text = read_data("stress.txt", &tl);
+    if (!pv || !text) {
+        TEST_SKIP("gpt-2 vocabulary or tests/data/tok/stress.txt not found");
+        free(pv);
+        free(text);
+        return;
+    }
+    struct gguf *g = open_gguf(pv);
+    CHECK(g != NULL);
+    static const char *const pres[] = {"default", "gpt-2", "llama3", "qwen2", "qwen35", "starcoder", "falcon"};
+    for (size_t k = 0; g && k < sizeof pres / sizeof pres[0]; k++) {
+        struct gguf_writer *w = gguf_writer_new();
+        for (int64_t i = 0; i < gguf_n_kv(g); i++)
+            if (strcmp(gguf_kv_key(g, i), "tokenizer.ggml.pre"))
+                gguf_writer_copy_kv(w, g, i);
+        gguf_writer_set_str(w, "tokenizer.ggml.pre", pres[k]);
+        struct tokenizer *t;
+        CHECK(load_mem(w, &t) == 0);
+        gguf_writer_free(w);
+        char name[64];
+        snprintf(name, sizeof name, "%s.ids", pres[k]);
+        size_t il;
+        char *ids_txt = read_data(name, &il);
+        CHECK(ids_txt != NULL);
+        if (t && ids_txt) {
+            int n;
+            int32_t *got = encode(t, text, tl, false, false, &n);
+            int bad = 0, nw = 0;
+            for (char *q = ids_txt + 1; *q && *q != ']';) {
+                char *e;
+                long v = strtol(q, &e, 10);
+                if (e == q)
+                    break;
+                if (nw >= n || got[nw] != v)
+                    bad++;
+                nw++;
+                q = e;
+                while (*q == ',' || *q == ' ')
+                    q++;
+            }
+            CHECKF(bad == 0 && nw == n, "%s: %d ids differ, %d vs %d ids", pres[k], bad, n, nw);
+            free(got);
+        }
+        free(ids_txt);
+        tokenizer_free(t);
+    }
+    gguf_free(g);
+    free(pv);
+    free(text);
 }
 
 /* ---- hostile metadata ---- */
@@ -611,6 +685,68 @@ static void test_hostile_metadata(void)
     gguf_writer_free(w);
 }
 
+/* ---- hypura tokenize (the CLI over the public API) ---- */
+
+static void test_cli_tokenize(void)
+{
+    char *pv = test_shared_path("vocab/ggml-vocab-qwen2.gguf");
+    char *pm = test_shared_path("fixtures/real/stories260K-F32.gguf");
+    if (!pv || !pm) {
+        TEST_SKIP("vocabulary or fixture not found");
+        free(pv);
+        free(pm);
+        return;
+    }
+    char tmp[] = "/tmp/hypura-tok-XXXXXX";
+    int fd = mkstemp(tmp);
+    CHECK(fd >= 0);
+    const char text[] = "Hello\n\n  world 123 <|im_start|>\xf0\x9f\x99\x82";
+    CHECK(write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
+    close(fd);
+    struct tokenizer *t = load_path(pv);
+    struct {
+        const char *args;
+        const char *path;
+        bool add_special, special;
+    } runs[] = {{"--ids-only --no-bos --file", tmp, false, false},
+                {"--ids-only --special --file", tmp, true, true}};
+    for (size_t r = 0; t && r < 2; r++) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "%s tokenize %s %s %s", test_hypura_bin(), pv, runs[r].args, runs[r].path);
+        FILE *p = popen(cmd, "r");
+        char out[4096] = {0};
+        size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+        int st = p ? pclose(p) : -1;
+        CHECKF(st == 0, "%s: status %d", cmd, st);
+        int32_t want[64];
+        int k = tokenizer_encode(t, text, sizeof text - 1, runs[r].add_special, runs[r].special, want, 64);
+        char line[2048];
+        size_t l = 0;
+        for (int i = 0; i < k; i++)
+            l += (size_t)snprintf(line + l, sizeof line - l, i ? " %d" : "%d", want[i]);
+        line[l++] = '\n';
+        line[l] = 0;
+        CHECKF(n == l && !strcmp(out, line), "%s:\n%s want\n%s", cmd, out, line);
+    }
+    /* the stories260K prompt with BOS, text on the command line, pieces printed */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s tokenize %s 'Once upon a time'", test_hypura_bin(), pm);
+    FILE *p = popen(cmd, "r");
+    char out[4096] = {0};
+    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    CHECK(p && pclose(p) == 0);
+    CHECKF(n > 0 && strstr(out, "     1 -> '<s>'\n   403 -> ' Once'\n"), "%s", out);
+    /* a missing file and a bad model fail with status 1 */
+    snprintf(cmd, sizeof cmd, "%s tokenize %s --file /nonexistent/x 2>/dev/null", test_hypura_bin(), pv);
+    CHECK(system(cmd) != 0);
+    snprintf(cmd, sizeof cmd, "%s tokenize %s hello 2>/dev/null", test_hypura_bin(), tmp);
+    CHECK(system(cmd) != 0);
+    unlink(tmp);
+    tokenizer_free(t);
+    free(pv);
+    free(pm);
+}
+
 int main(void)
 {
     RUN(test_vocab_llama_spm);
@@ -623,6 +759,8 @@ int main(void)
     RUN(test_special_tokens);
     RUN(test_streaming);
     RUN(test_pretok);
+    RUN(test_pretok_vs_llama);
     RUN(test_hostile_metadata);
+    RUN(test_cli_tokenize);
     return test_finish();
 }

@@ -22,6 +22,7 @@ int cmd_iobench(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* Options every model-loading command takes. */
 struct cli_model_opts {

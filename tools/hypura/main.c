@@ -10,6 +10,7 @@ static const struct cli_command g_commands[] = {
     {"run", cmd_run, "generate text from a prompt, or chat (-i)"},
     {"logits", cmd_logits, "teacher-forced logits of a token sequence (for checking)"},
     {"synth", cmd_synth, "write a random-weight GGUF of a real model's shape"},
+    {"tokenize", cmd_tokenize, "token ids of a text, as llama.cpp gives them"},
 };
 
 static void usage(FILE *f)
