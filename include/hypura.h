@@ -276,6 +276,56 @@ int hy_plan_get_tensor(const hy_plan *pl, int i, struct hy_plan_tensor *out);
 
 
 /* ---- storage read paths (src/io) --------------------------------------------------- */
+/* How fast the storage holding a file reads, by read path, block size and queue depth,
+ * measured cold (`hypura iobench`). */
+enum hy_read_path {
+    HY_READ_BUFFERED = 0,   /* pread through the page cache, evicted first */
+    HY_READ_DIRECT,         /* O_DIRECT (F_NOCACHE on macOS), one synchronous reader */
+    HY_READ_URING,          /* O_DIRECT through io_uring at the queue depth */
+    HY_READ_THREADS,        /* O_DIRECT through pread worker threads at the queue depth */
+    HY_READ_N_PATHS
+};
+const char *hy_read_path_name(enum hy_read_path p);   /* "buffered", "direct", ... */
+
+struct hy_iobench_params {
+    const char *path;               /* the file read */
+    uint64_t create_bytes;          /* > 0: (re)create path with this many random bytes
+                                       first, written with direct I/O; 0: it must exist */
+    const uint32_t *blocks;         /* request sizes of the sequential runs (multiples of
+                                       4096); NULL: 4K, 64K, 1M, 4M */
+    int n_blocks;
+    const uint32_t *rand_blocks;    /* request sizes of the random runs; NULL: 4K */
+    int n_rand_blocks;              /* 0 with rand_blocks set: no random runs */
+    const uint32_t *depths;         /* queue depths of the uring and threads paths;
+                                       NULL: 1, 4, 16, 64 (buffered and direct: depth 1) */
+    int n_depths;
+    unsigned paths;                 /* bit (1u << hy_read_path) per path; 0: all */
+    double seconds;                 /* per configuration (each also stops at the file's end
+                                       when sequential, or after the file's size in random
+                                       requests) */
+};
+struct hy_iobench_params hy_iobench_default_params(void);
+
+struct hy_iobench_row {
+    enum hy_read_path path;
+    bool random;
+    uint32_t block;                 /* bytes per request */
+    uint32_t depth;                 /* requests in flight */
+    int status;                     /* 0, or negative (-ENOSYS: no io_uring here); the
+                                       figures are 0 when it failed */
+    double seconds;
+    uint64_t bytes, n_requests;
+    double bytes_per_s, iops;
+    double lat_avg_us, lat_p99_us;  /* per request, submission to completion */
+};
+/* Called after each configuration with its figures. */
+typedef void (*hy_iobench_fn)(const struct hy_iobench_row *row, void *user);
+
+/* Measure every configuration (sequential: paths x blocks x depths; random: paths x
+ * rand_blocks x depths), calling fn after each. A configuration that fails is reported in
+ * its row and the run goes on; the function fails (negative) only when the file cannot be
+ * created or read at all. */
+int hy_iobench_run(const struct hy_iobench_params *p, hy_iobench_fn fn, void *user);
 
 #ifdef __cplusplus
 }

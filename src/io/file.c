@@ -1,12 +1,18 @@
-/* File layer backends: POSIX, memory, fault injection. See file.h. */
+/* File layer backends: POSIX (buffered and direct), memory, fault injection. See file.h. */
 #include "io/file.h"
+#include "util/common.h"
 #include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/sysmacros.h>
+#endif
+#include <time.h>
 #include <unistd.h>
 
 /* ---- POSIX ---------------------------------------------------------------------------- */
@@ -31,6 +37,7 @@ static struct hy_file *file_alloc(size_t extra, const struct hy_file_ops *ops, c
         return NULL;
     f->ops = ops;
     f->fd = -1;
+    f->align = 1;
     f->path = strdup(path ? path : "");
     if (!f->path) {
         free(f);
@@ -39,10 +46,11 @@ static struct hy_file *file_alloc(size_t extra, const struct hy_file_ops *ops, c
     return f;
 }
 
-int file_open(struct hy_file **out, const char *path)
+/* Open path read-only with extra flags; check it is a regular file. Returns fd or -errno
+ * (with hy_err set), *size set. */
+static int open_regular(const char *path, int flags, uint64_t *size)
 {
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
     if (fd < 0) {
         int e = errno;
         hy_err("cannot open: %s", strerror(e));
@@ -55,6 +63,17 @@ int file_open(struct hy_file **out, const char *path)
         close(fd);
         return -e;
     }
+    *size = (uint64_t)st.st_size;
+    return fd;
+}
+
+int file_open(struct hy_file **out, const char *path)
+{
+    *out = NULL;
+    uint64_t size;
+    int fd = open_regular(path, 0, &size);
+    if (fd < 0)
+        return fd;
     struct hy_file *f = file_alloc(0, &posix_ops, path);
     if (!f) {
         close(fd);
@@ -62,9 +81,229 @@ int file_open(struct hy_file **out, const char *path)
         return -ENOMEM;
     }
     f->fd = fd;
-    f->size = (uint64_t)st.st_size;
+    f->size = size;
     *out = f;
     return 0;
+}
+
+/* ---- direct I/O ----------------------------------------------------------------------- */
+#define BOUNCE_MAX ((size_t)1 << 20) /* bytes of one unaligned direct read (it may be short) */
+#define ALIGN_MAX  ((uint32_t)1 << 16) /* beyond this we do not believe the kernel */
+
+static bool is_pow2(uint64_t a)
+{
+    return a && !(a & (a - 1));
+}
+
+int file_widen(uint64_t off, uint64_t len, uint32_t align, struct file_span *out)
+{
+    if (!is_pow2(align)) {
+        hy_err("alignment %u is not a power of two", align);
+        return -EINVAL;
+    }
+    uint64_t end;
+    if (hy_add_overflow(off, len, &end) || hy_add_overflow(end, align - 1, &end)) {
+        hy_err("range at %llu of %llu bytes overflows", (unsigned long long)off,
+               (unsigned long long)len);
+        return -EOVERFLOW;
+    }
+    uint64_t mask = (uint64_t)align - 1;
+    out->off = off & ~mask;
+    out->skip = off - out->off;
+    out->len = (end & ~mask) - out->off;
+    return 0;
+}
+
+/* The logical block size of the device holding fd (sysfs), or 0 when unknown (tmpfs,
+ * network file systems, non-Linux). */
+static uint32_t logical_block_size(int fd)
+{
+#ifdef __linux__
+    struct stat st;
+    if (fstat(fd, &st) != 0 || major(st.st_dev) == 0)
+        return 0;
+    /* /sys/dev/block/M:m is the disk itself or a partition inside the disk's directory */
+    static const char *const rel[] = {"queue/logical_block_size", "../queue/logical_block_size"};
+    for (size_t i = 0; i < HY_ARRAY_LEN(rel); i++) {
+        char p[128];
+        snprintf(p, sizeof p, "/sys/dev/block/%u:%u/%s", major(st.st_dev), minor(st.st_dev),
+                 rel[i]);
+        FILE *fp = fopen(p, "r");
+        if (!fp)
+            continue;
+        unsigned v = 0;
+        int ok = fscanf(fp, "%u", &v);
+        fclose(fp);
+        if (ok == 1 && is_pow2(v) && v <= ALIGN_MAX)
+            return v;
+    }
+#else
+    (void)fd;
+#endif
+    return 0;
+}
+
+uint32_t file_dio_align(int fd)
+{
+#if defined(__linux__) && defined(STATX_DIOALIGN)
+    struct statx sx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN)) {
+        uint32_t a = HY_MAX(sx.stx_dio_mem_align, sx.stx_dio_offset_align);
+        if (is_pow2(a) && a <= ALIGN_MAX)
+            return a;
+    }
+#endif
+    uint32_t a = logical_block_size(fd);
+    return a ? a : 4096;
+}
+
+/* A direct read: straight to the device when buf, off and n are aligned; otherwise the
+ * widened range goes through an aligned bounce buffer (at most BOUNCE_MAX per call, so
+ * the read may be short; file_read_at and ioq continue it). */
+static int64_t direct_pread(struct hy_file *f, void *buf, size_t n, uint64_t off)
+{
+    uint64_t mask = (uint64_t)f->align - 1;
+    if (!(((uintptr_t)buf | off | n) & mask)) {
+        ssize_t r = pread(f->fd, buf, n, (off_t)off);
+        return r < 0 ? -errno : r;
+    }
+    struct file_span sp;
+    int rc = file_widen(off, n, f->align, &sp);
+    if (rc)
+        return rc;
+    if (sp.len > BOUNCE_MAX) /* BOUNCE_MAX >= 2 * ALIGN_MAX > skip: progress is made */
+        sp.len = BOUNCE_MAX;
+    uint8_t *bounce = hy_aligned_alloc(HY_MAX(f->align, sizeof(void *)), (size_t)sp.len);
+    if (!bounce)
+        return -ENOMEM;
+    ssize_t r = pread(f->fd, bounce, (size_t)sp.len, (off_t)sp.off);
+    int64_t got;
+    if (r < 0) {
+        got = -errno;
+    } else if ((uint64_t)r <= sp.skip) {
+        got = 0; /* end of file before the first wanted byte */
+    } else {
+        got = (int64_t)HY_MIN((uint64_t)r - sp.skip, (uint64_t)n);
+        memcpy(buf, bounce + sp.skip, (size_t)got);
+    }
+    free(bounce);
+    return got;
+}
+
+static const struct hy_file_ops direct_ops = {.pread = direct_pread, .close = posix_close};
+
+/* Is direct I/O usable on fd? Some file systems accept O_DIRECT at open and refuse the
+ * reads (EINVAL): read the first block to find out. 0 = usable, else -errno. */
+static int direct_probe(int fd, uint32_t align, uint64_t size)
+{
+    if (size == 0)
+        return 0;
+    void *b = hy_aligned_alloc(HY_MAX(align, sizeof(void *)), align);
+    if (!b)
+        return -ENOMEM;
+    ssize_t r = pread(fd, b, align, 0);
+    int e = r < 0 ? -errno : 0;
+    free(b);
+    return e;
+}
+
+int file_open_direct(struct hy_file **out, const char *path)
+{
+    *out = NULL;
+    uint64_t size = 0;
+    int fd = -1;
+    bool direct = false;
+    uint32_t align = 1;
+    int why = 0; /* errno that made us fall back to buffered */
+#if defined(O_DIRECT)
+    fd = open_regular(path, O_DIRECT, &size);
+    if (fd >= 0) {
+        align = file_dio_align(fd);
+        why = direct_probe(fd, align, size);
+        if (why == -ENOMEM) {
+            close(fd);
+            hy_err("out of memory");
+            return -ENOMEM;
+        }
+        if (why) {
+            close(fd);
+            fd = -1;
+        } else {
+            direct = true;
+        }
+    } else if (fd == -EINVAL) {
+        why = fd; /* the file system refuses O_DIRECT (tmpfs before Linux 6.6, procfs) */
+    } else {
+        return fd; /* missing file, permissions, not regular: the real reason */
+    }
+#elif defined(__APPLE__)
+    fd = open_regular(path, 0, &size);
+    if (fd < 0)
+        return fd;
+    if (fcntl(fd, F_NOCACHE, 1) == 0) {
+        direct = true;
+        align = 4096; /* F_NOCACHE needs none; page-aligned transfers avoid copies */
+    } else {
+        why = -errno;
+    }
+#else
+    why = -EOPNOTSUPP;
+#endif
+    if (!direct) {
+        LOG_WARN("%s: direct I/O refused (%s); reading through the page cache", path,
+                 strerror(-why));
+        if (fd < 0) {
+            fd = open_regular(path, 0, &size);
+            if (fd < 0)
+                return fd;
+        }
+        align = 1;
+    }
+    struct hy_file *f = file_alloc(0, direct ? &direct_ops : &posix_ops, path);
+    if (!f) {
+        close(fd);
+        hy_err("out of memory");
+        return -ENOMEM;
+    }
+    f->fd = fd;
+    f->size = size;
+    f->direct = direct;
+    f->align = align;
+    *out = f;
+    return 0;
+}
+
+int file_drop_cache(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        hy_err("cannot open %s: %s", path, strerror(e));
+        return -e;
+    }
+    int rc = 0;
+    /* DONTNEED drops clean pages only: write dirty ones first */
+#ifdef __APPLE__
+    int synced = fsync(fd); /* macOS has no fdatasync, nor a per-file eviction: there the
+                               runtime's reads use F_NOCACHE instead */
+#else
+    int synced = fdatasync(fd);
+#endif
+    if (synced != 0 && errno != EINVAL && errno != EROFS) {
+        rc = -errno;
+        hy_err("fdatasync %s: %s", path, strerror(-rc));
+    }
+#if defined(POSIX_FADV_DONTNEED)
+    if (!rc) {
+        int e = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        if (e) {
+            rc = -e;
+            hy_err("posix_fadvise %s: %s", path, strerror(e));
+        }
+    }
+#endif
+    close(fd);
+    return rc;
 }
 
 /* ---- memory --------------------------------------------------------------------------- */
@@ -131,6 +370,10 @@ static int64_t fault_pread(struct hy_file *f, void *buf, size_t n, uint64_t off)
     struct fault_file *ff = (struct fault_file *)f;
     uint64_t call = atomic_fetch_add(&ff->calls, 1) + 1;
     const struct file_fault *s = &ff->spec;
+    if (s->delay_us) {
+        struct timespec ts = {s->delay_us / 1000000, (long)(s->delay_us % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+    }
     uint64_t count = s->fail_count ? s->fail_count : 1;
     if (s->fail_nth && call >= s->fail_nth && call < s->fail_nth + count)
         return -(s->fail_errno ? s->fail_errno : EIO);
@@ -165,6 +408,8 @@ int file_open_fault(struct hy_file **out, struct hy_file *inner, const struct fi
     ff->inner = inner;
     ff->spec = *spec;
     ff->base.size = inner->size;
+    ff->base.direct = inner->direct;
+    ff->base.align = inner->align;
     *out = &ff->base;
     return 0;
 }

@@ -32,10 +32,47 @@ struct hy_file {
     _Atomic uint64_t n_reads;     /* read calls made */
     int fd;                       /* OS descriptor, or -1 (memory and fault files) */
     char *path;                   /* for messages; owned */
+    bool direct;                  /* reads bypass the page cache (O_DIRECT / F_NOCACHE) */
+    uint32_t align;               /* bytes, a power of two: a direct read is fast (and, for
+                                     io_uring, only possible) when its buffer address, offset
+                                     and length are multiples of this; 1 when not direct */
 };
 
 /* Open a file for buffered reading. */
 int file_open(struct hy_file **out, const char *path);
+/* Open a file for direct reads: O_DIRECT on Linux, F_NOCACHE on macOS. The alignment
+ * direct reads need is discovered (statx STATX_DIOALIGN where the kernel reports it, else
+ * the device's logical block size, else 4096) and stored in f->align. Where the file system
+ * refuses direct I/O (at open, or on a first probe read), the file is opened buffered
+ * instead: f->direct is false, f->align is 1 and a warning is logged, so the caller still
+ * gets a working file. ops->pread accepts any buffer, offset and length: unaligned reads
+ * go through a bounce buffer (correct, slower, possibly short), aligned ones go straight
+ * to the device. */
+int file_open_direct(struct hy_file **out, const char *path);
+
+/* An (offset, length) widened to an alignment, for direct reads. GGUF tensor data is only
+ * 32-byte aligned, so the runtime reads [off, off + len) as the wider [span.off,
+ * span.off + span.len) into an aligned buffer and finds the wanted bytes at buf + skip. */
+struct file_span {
+    uint64_t off;   /* aligned down */
+    uint64_t len;   /* a multiple of the alignment, >= skip + the wanted length */
+    uint64_t skip;  /* where the wanted bytes start inside the widened read (< align) */
+};
+/* align: a power of two (1 = no widening). len 0 gives an empty span at off aligned down.
+ * Returns 0, or -EINVAL (align not a power of two) or -EOVERFLOW (the end does not fit in
+ * 64 bits). Note a widened read may run past the end of the file: read it through ioq
+ * with `need` = skip + len, or expect a short read there. */
+int file_widen(uint64_t off, uint64_t len, uint32_t align, struct file_span *out);
+
+/* The alignment direct reads of this open descriptor need (see file_open_direct).
+ * Never fails: falls back to 4096. */
+uint32_t file_dio_align(int fd);
+
+/* Drop the file's pages from the page cache (dirty ones are written first), so that the
+ * next buffered read comes from the device: the way benchmarks start cold. Returns 0 or
+ * -errno. The kernel may keep pages that are mapped or locked by someone. */
+int file_drop_cache(const char *path);
+
 /* A file over memory. copy: take a private copy of data (else data must outlive f). */
 int file_open_mem(struct hy_file **out, const void *data, size_t n, bool copy, const char *name);
 
@@ -45,8 +82,12 @@ struct file_fault {
     int fail_errno;         /* default EIO */
     size_t short_max;       /* > 0: every read returns at most this many bytes */
     uint64_t eof_at;        /* > 0: reads see the file end here (truncated under us) */
+    uint32_t delay_us;      /* > 0: every read sleeps this long first (a slow device) */
 };
-/* Wrap inner (ownership passes to the fault file, also on failure). */
+/* Wrap inner (ownership passes to the fault file, also on failure). The fault file has
+ * no descriptor (fd -1, so asynchronous queues use their thread backend for it) and
+ * reports inner's direct flag and alignment, so callers widen reads as they would for
+ * inner. */
 int file_open_fault(struct hy_file **out, struct hy_file *inner, const struct file_fault *spec);
 
 /* Read exactly n bytes at off: short reads are continued, EINTR retried. A range past the

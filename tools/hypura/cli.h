@@ -14,5 +14,6 @@ struct cli_command {
 };
 
 int cmd_inspect(int argc, char **argv);
+int cmd_iobench(int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
 
 static const struct cli_command g_commands[] = {
     {"inspect", cmd_inspect, "metadata, tensor table and placement plan of a GGUF file"},
+    {"iobench", cmd_iobench, "storage read paths: buffered, direct, io_uring, threads by block and depth"},
 };
 
 static void usage(FILE *f)
