@@ -530,10 +530,8 @@ static double demand_read_s(const struct cost_model *cm, double m, uint64_t slic
     const struct hy_profile *prof = cm->prof;
     uint64_t part = slice / 3 ? slice / 3 : slice;
     uint64_t blk = HY_MIN((uint64_t)cm->io_block, HY_ALIGN_UP(part, 4096));
-    double reqs = 3 * m * (double)((part + blk - 1) / blk);
-    uint32_t depth = (uint32_t)HY_MIN((double)cm->io_depth, ceil(reqs));
-    if (depth < 1)
-        depth = 1;
+    double reqs = 3 * m * (double)HY_ALIGN_UP(part, 4096) / (double)blk;
+    double depth = fmax(1.0, fmin((double)cm->io_depth, reqs));
     double bw = profile_seq_bw(prof, blk, depth);
     return fmin(1.0, m) / prof->disk_iops_qd1 + m * (double)slice / bw;
 }
@@ -563,9 +561,8 @@ static int sim_build(const struct cost_model *cm, const struct placement *pc, bo
         if (pc->embd_tier == TIER_DISK) {
             uint64_t row = HY_ALIGN_UP(cm->embd_row_bytes + 4096, 4096);
             double m = nb;
-            uint32_t depth = (uint32_t)HY_MIN((double)cm->io_depth, m);
-            st.dem_d = fmax(1.0 / cm->prof->disk_iops_qd1,
-                            m * (double)row / profile_seq_bw(cm->prof, row, depth ? depth : 1));
+            double depth = fmax(1.0, fmin((double)cm->io_depth, m));
+            st.dem_d = fmax(1.0 / cm->prof->disk_iops_qd1, m * (double)row / profile_seq_bw(cm->prof, row, depth));
             s->dem_bytes += m * (double)cm->embd_row_bytes;
         }
         st.c_post = (double)cm->embd_row_bytes * nb / cm->prof->mem_bw;

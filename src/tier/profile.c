@@ -1116,37 +1116,61 @@ int profile_resolve_budgets(const struct hy_profile *prof, uint64_t *ram_budget,
 
 /* ---- cost-model lookups --------------------------------------------------------------- */
 
-double profile_seq_bw(const struct hy_profile *prof, uint64_t block, uint32_t depth)
+/* Bandwidth at one measured depth for a request size: the time per request is
+ * interpolated linearly between measured sizes (constant below the smallest: latency-
+ * bound), so reading more never takes less time. 0 when that depth has no points. */
+static double bw_at_depth(const struct hy_profile *prof, uint32_t depth, double block)
 {
-    double best = 0, smallest = 0;
-    uint32_t sb = 0, sd = 0;
+    const struct hy_disk_point *lo = NULL, *hi = NULL;
     for (int i = 0; i < prof->n_disk; i++) {
         const struct hy_disk_point *d = &prof->disk[i];
-        if (d->block <= block && d->depth <= depth && d->bytes_per_s > best)
-            best = d->bytes_per_s;
-        if (!sb || d->block < sb || (d->block == sb && d->depth < sd)) {
-            sb = d->block;
-            sd = d->depth;
-            smallest = d->bytes_per_s;
+        if (d->depth != depth || !(d->bytes_per_s > 0))
+            continue;
+        if (d->block <= block && (!lo || d->block > lo->block))
+            lo = d;
+        if (d->block >= block && (!hi || d->block < hi->block))
+            hi = d;
+    }
+    if (!lo && !hi)
+        return 0;
+    if (!lo) /* below every size: one request costs what the smallest one does */
+        return block / ((double)hi->block / hi->bytes_per_s);
+    if (!hi || hi == lo)
+        return lo->bytes_per_s;
+    double t0 = lo->block / lo->bytes_per_s, t1 = hi->block / hi->bytes_per_s;
+    double f = (block - lo->block) / ((double)hi->block - lo->block);
+    return block / (t0 + f * (t1 - t0));
+}
+
+double profile_seq_bw(const struct hy_profile *prof, uint64_t block, double depth)
+{
+    /* the measured depths around the one asked for; bandwidth interpolated between */
+    uint32_t d0 = 0, d1 = 0, dmin = 0;
+    for (int i = 0; i < prof->n_disk; i++) {
+        uint32_t d = prof->disk[i].depth;
+        if (!dmin || d < dmin)
+            dmin = d;
+        if (d <= depth && d > d0)
+            d0 = d;
+        if (d >= depth && (!d1 || d < d1))
+            d1 = d;
+    }
+    if (dmin) {
+        if (!d0)
+            d0 = dmin;
+        if (!d1)
+            d1 = d0;
+        double b0 = bw_at_depth(prof, d0, (double)block), b1 = bw_at_depth(prof, d1, (double)block);
+        if (b0 > 0 && b1 > 0) {
+            if (d1 == d0 || depth <= d0)
+                return b0;
+            return b0 + (b1 - b0) * (depth - d0) / ((double)d1 - d0);
         }
     }
-    if (best > 0)
-        return best;
-    if (smallest > 0 && block < sb) {
-        /* below every measured size: latency-bound, about proportional to the size, and
-         * never better than the random-read rate allows */
-        double bw = smallest * (double)block / sb;
-        double iops = depth > 1 && prof->disk_iops > 0 ? prof->disk_iops : prof->disk_iops_qd1;
-        if (iops > 0)
-            bw = fmax(bw, fmin(iops, prof->disk_iops_qd1 * depth) * (double)HY_MIN(block, 4096u));
-        return bw;
-    }
-    if (smallest > 0)
-        return smallest;
     /* no table (defaults): the best figure, scaled down for small requests */
     double bw = prof->disk_bw;
     if (prof->disk_iops_qd1 > 0)
-        bw = fmin(bw, prof->disk_iops_qd1 * (double)depth * (double)block);
+        bw = fmin(bw, prof->disk_iops_qd1 * fmax(depth, 1) * (double)block);
     return bw > 0 ? bw : 1e6;
 }
 
@@ -1158,9 +1182,10 @@ double profile_read_seconds(const struct hy_profile *prof, uint64_t n, uint64_t 
     uint32_t dep = prof->disk_depth ? prof->disk_depth : 8;
     uint64_t per = HY_ALIGN_UP(bytes, 4096);
     uint64_t b = HY_MIN((uint64_t)blk, per);
-    double chunks = (double)n * (double)((per + b - 1) / b);
-    uint32_t d = (uint32_t)fmin((double)dep, chunks);
-    double bw = profile_seq_bw(prof, b, d ? d : 1);
+    /* requests in flight: fractional for a partial last chunk, so that time grows
+     * smoothly with size */
+    double depth = fmin((double)dep, (double)n * (double)per / (double)b);
+    double bw = profile_seq_bw(prof, b, depth);
     double lat = prof->disk_iops_qd1 > 0 ? 1.0 / prof->disk_iops_qd1 : 1e-4;
     return fmax(lat, (double)n * (double)per / bw);
 }

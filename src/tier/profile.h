@@ -55,9 +55,10 @@ int profile_resolve_budgets(const struct hy_profile *prof, uint64_t *ram_budget,
                             uint64_t *gpu_budget, bool no_gpu);
 
 /* Cost-model lookups. */
-/* Sequential direct-read bandwidth at this request size and queue depth (bytes/s): the
- * best measured point not above either, scaled down when below every point. */
-double profile_seq_bw(const struct hy_profile *prof, uint64_t block, uint32_t depth);
+/* Sequential direct-read bandwidth at this request size and queue depth (bytes/s),
+ * interpolated between measured points (time per request linear in the size, bandwidth
+ * linear in the depth), latency-bound below the smallest size. */
+double profile_seq_bw(const struct hy_profile *prof, uint64_t block, double depth);
 /* Seconds to read n requests of `bytes` each, all submitted at once. */
 double profile_read_seconds(const struct hy_profile *prof, uint64_t n, uint64_t bytes);
 double profile_cpu_matvec_flops(const struct hy_profile *prof);
