@@ -219,6 +219,21 @@ static void test_lookups(void)
     double t = profile_read_seconds(&p, 1, 1ull << 30);
     CHECK(t > 0.3 && t < 0.4);
     CHECK(profile_cpu_matvec_flops(&p) > 0 && profile_cpu_matmul_flops(&p) > 0);
+
+    /* a noisy table (as measured on this machine's virtual disk: deeper and bigger is
+     * sometimes slower) still gives lookups that never fall with depth or size */
+    static const double noisy[3][3] = {{0.76e9, 1.59e9, 2.27e9}, {1.58e9, 2.01e9, 2.28e9}, {2.13e9, 2.01e9, 1.70e9}};
+    const uint32_t nb[3] = {64 << 10, 256 << 10, 1 << 20}, nd[3] = {1, 4, 16};
+    p.n_disk = 0;
+    for (int b = 0; b < 3; b++)
+        for (int d = 0; d < 3; d++)
+            p.disk[p.n_disk++] = (struct hy_disk_point){nb[b], nd[d], noisy[b][d]};
+    for (uint64_t b = 4096; b <= (4u << 20); b += b / 2)
+        for (double d = 1; d <= 32; d += 0.25) {
+            CHECK(profile_seq_bw(&p, b + b / 2, d) >= profile_seq_bw(&p, b, d) * (1 - 1e-12));
+            CHECK(profile_seq_bw(&p, b, d + 0.25) >= profile_seq_bw(&p, b, d) * (1 - 1e-12));
+        }
+    CHECK(profile_seq_bw(&p, 1 << 20, 16) == 2.28e9);
 }
 
 static void test_json_roundtrip(void)

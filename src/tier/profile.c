@@ -634,12 +634,21 @@ int profile_measure_storage(struct hy_profile *prof, const char *dir, hy_progres
                 prof->disk[prof->n_disk++] =
                     (struct hy_disk_point){blocks[b], depths[d], r.bytes_per_s};
             }
-            if (r.bytes_per_s > prof->disk_bw) {
-                prof->disk_bw = r.bytes_per_s;
-                prof->disk_block = blocks[b];
-                prof->disk_depth = depths[d];
-            }
+            prof->disk_bw = fmax(prof->disk_bw, r.bytes_per_s);
         }
+    /* the streamer's request size and depth: the least in flight (block x depth) that
+     * reaches 95% of the best figure; measurements this short are noisy, and more in
+     * flight only costs memory and latency */
+    uint64_t least = UINT64_MAX;
+    for (int i = 0; i < prof->n_disk; i++) {
+        const struct hy_disk_point *pt = &prof->disk[i];
+        uint64_t inflight = (uint64_t)pt->block * pt->depth;
+        if (pt->bytes_per_s >= 0.95 * prof->disk_bw && inflight < least) {
+            least = inflight;
+            prof->disk_block = pt->block;
+            prof->disk_depth = pt->depth;
+        }
+    }
     progress(pfn, user, "storage: random 4 KiB reads", (double)step++ / n_steps);
     struct io_measure_params mp = {.path = path, .io = g_paths[ip].io, .random = true, .block = 4096,
                                    .depth = 1, .max_bytes = size, .max_seconds = 0.5};
@@ -1119,6 +1128,18 @@ int profile_resolve_budgets(const struct hy_profile *prof, uint64_t *ram_budget,
 /* Bandwidth at one measured depth for a request size: the time per request is
  * interpolated linearly between measured sizes (constant below the smallest: latency-
  * bound), so reading more never takes less time. 0 when that depth has no points. */
+/* The measured figure at a grid point, raised to the best of the points it dominates:
+ * a reader can always use fewer requests in flight, or split a request, so a noisy
+ * table never makes more depth or bigger requests look slower. */
+static double envelope(const struct hy_profile *prof, uint32_t block, uint32_t depth)
+{
+    double v = 0;
+    for (int i = 0; i < prof->n_disk; i++)
+        if (prof->disk[i].block <= block && prof->disk[i].depth <= depth)
+            v = fmax(v, prof->disk[i].bytes_per_s);
+    return v;
+}
+
 static double bw_at_depth(const struct hy_profile *prof, uint32_t depth, double block)
 {
     const struct hy_disk_point *lo = NULL, *hi = NULL;
@@ -1133,11 +1154,12 @@ static double bw_at_depth(const struct hy_profile *prof, uint32_t depth, double 
     }
     if (!lo && !hi)
         return 0;
+    double blo = lo ? envelope(prof, lo->block, depth) : 0, bhi = hi ? envelope(prof, hi->block, depth) : 0;
     if (!lo) /* below every size: one request costs what the smallest one does */
-        return block / ((double)hi->block / hi->bytes_per_s);
+        return block / ((double)hi->block / bhi);
     if (!hi || hi == lo)
-        return lo->bytes_per_s;
-    double t0 = lo->block / lo->bytes_per_s, t1 = hi->block / hi->bytes_per_s;
+        return blo;
+    double t0 = lo->block / blo, t1 = fmax(t0, hi->block / bhi);
     double f = (block - lo->block) / ((double)hi->block - lo->block);
     return block / (t0 + f * (t1 - t0));
 }
