@@ -13,10 +13,12 @@
 #include "tier/roles.h"
 #include "util/common.h"
 
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define GiB (1024ull * 1024 * 1024)
 #define MiB (1024ull * 1024)
@@ -957,6 +959,77 @@ static void test_header_fixtures(void)
     printf("  planned %d fixture headers\n", n);
 }
 
+/* The CLI: `estimate --plan --json` (the JSON `inspect --plan --json` prints) on a
+ * fixture, with default hardware figures so nothing is measured. */
+static void test_cli_plan_json(void)
+{
+    char *model = test_shared_path("fixtures/synth/mixtral-s7-Q4_K_M.gguf");
+    if (!model) {
+        TEST_SKIP("no fixtures under %s (set HYPURA_FIXTURES)", test_shared_dir());
+        return;
+    }
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' estimate '%s' --no-measure --ram-budget 64M --ctx 256 --plan --json",
+             test_hypura_bin(), model);
+    FILE *f = popen(cmd, "r");
+    CHECK(f != NULL);
+    if (!f) {
+        free(model);
+        return;
+    }
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    CHECK(pclose(f) == 0);
+    /* the keys issue 4 names, budgets and bytes in bytes */
+    cJSON *o = cJSON_Parse(buf);
+    CHECKF(o != NULL, "not JSON: %.200s", buf);
+    if (o) {
+        const cJSON *bu = cJSON_GetObjectItem(o, "budgets"), *ti = cJSON_GetObjectItem(o, "tiers");
+        const cJSON *pr = cJSON_GetObjectItem(o, "predicted"), *ts = cJSON_GetObjectItem(o, "tensors");
+        CHECK(cJSON_IsString(cJSON_GetObjectItem(o, "mode")));
+        CHECK(cJSON_GetObjectItem(bu, "ram") && cJSON_GetObjectItem(bu, "ram")->valuedouble == 67108864.0);
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(bu, "gpu")));
+        static const char *const tk[] = {"gpu", "ram", "disk"};
+        double wsum = 0;
+        for (int k = 0; k < 3; k++) {
+            CHECK(cJSON_IsNumber(cJSON_GetObjectItem(ti, tk[k])));
+            wsum += cJSON_GetNumberValue(cJSON_GetObjectItem(ti, tk[k]));
+        }
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(o, "pool_bytes")));
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(o, "kv_bytes")));
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(o, "prefetch_depth")));
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(pr, "prompt_tps")));
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(pr, "decode_tps")));
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(pr, "disk_bytes_per_token")));
+        CHECK(cJSON_IsArray(ts) && cJSON_GetArraySize(ts) > 0);
+        double tsum = 0;
+        bool saw_exps = false;
+        const cJSON *t;
+        cJSON_ArrayForEach(t, ts)
+        {
+            CHECK(cJSON_IsString(cJSON_GetObjectItem(t, "name")) && cJSON_IsString(cJSON_GetObjectItem(t, "role")));
+            const char *tier = cJSON_GetStringValue(cJSON_GetObjectItem(t, "tier"));
+            const char *dev = cJSON_GetStringValue(cJSON_GetObjectItem(t, "device"));
+            CHECK(tier && (!strcmp(tier, "gpu") || !strcmp(tier, "ram") || !strcmp(tier, "disk")));
+            CHECK(dev && (!strcmp(dev, "gpu") || !strcmp(dev, "cpu")));
+            tsum += cJSON_GetNumberValue(cJSON_GetObjectItem(t, "bytes"));
+            saw_exps |= !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(t, "role")), "ffn_gate_exps");
+        }
+        CHECK(tsum == wsum && wsum > 0);
+        CHECK(saw_exps);
+        cJSON_Delete(o);
+    }
+    /* a budget above nothing sensible: a clear error, exit status 1 */
+    snprintf(cmd, sizeof cmd, "'%s' estimate '%s' --no-measure --ram-budget 1M 2>&1", test_hypura_bin(), model);
+    f = popen(cmd, "r");
+    n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = 0;
+    CHECK(f && WEXITSTATUS(pclose(f)) == 1);
+    CHECKF(strstr(buf, "too small") && strstr(buf, "needs"), "%s", buf);
+    free(model);
+}
+
 int main(void)
 {
     RUN(test_roles);
@@ -974,5 +1047,6 @@ int main(void)
     RUN(test_tied_embedding);
     RUN(test_header_synthetic_shapes);
     RUN(test_header_fixtures);
+    RUN(test_cli_plan_json);
     return test_finish();
 }

@@ -7,6 +7,8 @@
 static const struct cli_command g_commands[] = {
     {"inspect", cmd_inspect, "metadata, tensor table and placement plan of a GGUF file"},
     {"iobench", cmd_iobench, "storage read paths: buffered, direct, io_uring, threads by block and depth"},
+    {"profile", cmd_profile, "measure CPU, memory, storage (direct I/O, cold), GPU; cached"},
+    {"estimate", cmd_estimate, "predicted prompt and decode speed of a model's plan, by tier"},
 };
 
 static void usage(FILE *f)
