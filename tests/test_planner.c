@@ -660,14 +660,24 @@ static void test_gpu_tier(void)
     synth_free(&m);
 }
 
+static void estimate_matches(struct hparams hp, uint64_t budget);
+
 static void test_estimate_matches_plan(void)
 {
     struct hparams hp = hp_70b();
     hp.n_layer = 20;
+    estimate_matches(hp, 6 * GiB);          /* ffn-stream */
+    estimate_matches(hp, 3 * GiB);          /* layer-stream */
+    estimate_matches(hp_mixtral(), 12 * GiB); /* expert-stream */
+    estimate_matches(hp_8b(), 12 * GiB);    /* resident */
+}
+
+static void estimate_matches(struct hparams hp, uint64_t budget)
+{
     struct synth m;
     synth_build(&m, &hp, false);
     struct hy_profile prof = prof_cpu(1);
-    struct plan_params p = params(6 * GiB, 0);
+    struct plan_params p = params(budget, 0);
     struct plan *pl;
     struct plan_input in = synth_input(&m);
     CHECK(plan_build(&in, &prof, &p, &pl) == 0);

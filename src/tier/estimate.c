@@ -45,9 +45,8 @@ static double elements(const struct plan_tensor_in *t)
 
 /* Compute time of reading `bytes` of weights for `flops` of work, on each device. */
 static void cost_add(struct cost_time *ct, const struct hy_profile *prof, double bytes_dec,
-                     double flops_dec, double bytes_pp, double flops_pp, uint32_t n_batch)
+                     double flops_dec, double bytes_pp, double flops_pp)
 {
-    (void)n_batch;
     double mv = profile_cpu_matvec_flops(prof), mm = profile_cpu_matmul_flops(prof);
     ct->cpu_dec += fmax(bytes_dec / prof->mem_bw, flops_dec / mv) + CPU_OP_S;
     ct->cpu_pp += fmax(bytes_pp / prof->mem_bw, flops_pp / mm) + CPU_OP_S;
@@ -148,7 +147,7 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
             if (cm->tied) {
                 cm->t_kind[i] = CK_HEAD;
                 cm->head_bytes += t->bytes;
-                cost_add(&cm->head, prof, b, 2 * el, b, 2 * el, nb);
+                cost_add(&cm->head, prof, b, 2 * el, b, 2 * el);
             } else {
                 cm->t_kind[i] = CK_EMBD;
                 cm->embd_bytes += t->bytes;
@@ -167,7 +166,7 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
             /* output head and any other global matrix: read by every token once */
             cm->t_kind[i] = CK_HEAD;
             cm->head_bytes += t->bytes;
-            cost_add(&cm->head, prof, b, 2 * el, b, 2 * el, nb);
+            cost_add(&cm->head, prof, b, 2 * el, b, 2 * el);
             continue;
         }
         struct cost_layer *L = &cm->layer[l];
@@ -183,7 +182,7 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
                 L->exp_bytes += t->bytes;
                 if (r->expert == 0) {
                     L->slice_bytes += t->bytes;
-                    cost_add(&L->slice, prof, b, 2 * el, 0, 2 * el, nb);
+                    cost_add(&L->slice, prof, b, 2 * el, 0, 2 * el);
                     L->slice_pp_read_cpu += b / prof->mem_bw;
                     L->slice_pp_read_gpu += prof->has_gpu && prof->gpu_mem_bw > 0 ? b / prof->gpu_mem_bw : INFINITY;
                 }
@@ -202,7 +201,7 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
             L->n_expert = ne;
             L->exp_bytes += t->bytes;
             L->slice_bytes += r->expert_bytes;
-            cost_add(&L->slice, prof, sb, 2 * sel, 0, 2 * sel, nb);
+            cost_add(&L->slice, prof, sb, 2 * sel, 0, 2 * sel);
             L->slice_pp_read_cpu += sb / prof->mem_bw;
             L->slice_pp_read_gpu += prof->has_gpu && prof->gpu_mem_bw > 0 ? sb / prof->gpu_mem_bw : INFINITY;
             continue;
@@ -210,17 +209,13 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
         if (g == RGROUP_FFN) {
             cm->t_kind[i] = CK_FFN;
             L->ffn_bytes += t->bytes;
-            cost_add(&L->ffn, prof, b, 2 * el, b, 2 * el * nb, nb);
+            cost_add(&L->ffn, prof, b, 2 * el, b, 2 * el * nb);
         } else {
             cm->t_kind[i] = CK_ATTN;
             L->attn_bytes += t->bytes;
-            cost_add(&L->attn, prof, b, 2 * el, b, 2 * el * nb, nb);
+            cost_add(&L->attn, prof, b, 2 * el, b, 2 * el * nb);
         }
     }
-    if (!cm->tied && !cm->head_bytes) {
-        /* no output head at all (an odd file): nothing to compute at the end */
-    }
-
     /* attention over the KV cache, per layer, on the device of the attention */
     uint64_t kv_tok = hparams_kv_bytes_per_token(hp) / hp->n_layer;
     double att_fl = 2.0 * hp->n_head * (hp->head_dim_k + hp->head_dim_v);
@@ -228,10 +223,7 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
         struct cost_layer *L = &cm->layer[l];
         L->kv_bytes = kv_tok * cm->n_ctx;
         cost_add(&L->attn, prof, (double)kv_tok * pos, att_fl * pos, (double)kv_tok * nb,
-                 att_fl * nb * (nb / 2.0), nb);
-        if (cm->n_expert && !L->n_expert) {
-            /* a dense layer in a MoE model (some models start with one) */
-        }
+                 att_fl * nb * (nb / 2.0));
     }
     cm->kv_bytes = hparams_kv_bytes_per_token(hp) * cm->n_ctx;
     cm->compute_bytes = plan_compute_bytes(hp, cm->n_ctx, nb, p->n_threads);

@@ -96,7 +96,7 @@ struct search {
     bool force_experts;      /* expert-stream forced: every expert slice streamed */
     bool force_all;          /* ffn-/layer-stream forced: every unit of the class streamed */
     uint32_t *x_order;       /* (n_layer * n_expert) slice indices, most useful first */
-    int *spread;             /* (n_layer) scratch */
+    unsigned char *mark;     /* (n_layer) scratch for spread_pick */
     uint64_t max_slice;
 };
 
@@ -270,7 +270,7 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
     }
 
     /* attention */
-    unsigned char *mark = (unsigned char *)S->spread;
+    unsigned char *mark = S->mark;
     int n_cpu = 0;
     uint64_t attn_total = 0;
     for (int l = 0; l < L; l++)
@@ -585,8 +585,8 @@ int plan_build(const struct plan_input *in, const struct hy_profile *prof,
 
     struct placement cur = {0}, best = {0};
     struct plan *pl = NULL;
-    S.spread = calloc((size_t)cm.n_layer + 1, sizeof *S.spread);
-    if (!S.spread || make_x_order(&S) || placement_alloc(&cur, &cm) || placement_alloc(&best, &cm)) {
+    S.mark = calloc((size_t)cm.n_layer + 1, 1);
+    if (!S.mark || make_x_order(&S) || placement_alloc(&cur, &cm) || placement_alloc(&best, &cm)) {
         hy_err("out of memory");
         rc = -ENOMEM;
         goto done;
@@ -691,7 +691,7 @@ done:
     plan_free(pl);
     placement_free(&cur);
     placement_free(&best);
-    free(S.spread);
+    free(S.mark);
     free(S.x_order);
     cost_model_free(&cm);
     return rc;
