@@ -979,7 +979,7 @@ static void test_cli_plan_json(void)
         return;
     }
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' estimate '%s' --no-measure --ram-budget 64M --ctx 256 --plan --json",
+    snprintf(cmd, sizeof cmd, "'%s' estimate '%s' --no-measure --ram-budget 64M --ctx-size 256 --plan --json",
              test_hypura_bin(), model);
     FILE *f = popen(cmd, "r");
     CHECK(f != NULL);

@@ -19,8 +19,9 @@ int cmd_profile(int argc, char **argv);
 int cmd_estimate(int argc, char **argv);
 
 /* plan_print.c: the placement plan as `inspect --plan` and `estimate` print it. */
-/* Parse one plan option at argv[*i] (--ram-budget, --gpu-budget, --no-gpu, --ctx,
- * --batch, -t/--threads, --mode, --no-measure), advancing *i past its value. Returns 1
+/* Parse one plan option at argv[*i] (--ram-budget, --gpu-budget, --no-gpu, --ctx-size,
+ * --batch, -t/--threads, --plan-mode, --no-measure; names as the model-loading commands
+ * spell them), advancing *i past its value. Returns 1
  * when consumed, 0 when argv[*i] is not a plan option, -1 on a bad value (said on
  * stderr). */
 int cli_plan_option(int argc, char **argv, int *i, struct hy_plan_params *p);

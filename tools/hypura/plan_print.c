@@ -16,10 +16,10 @@ void cli_plan_options_help(FILE *f)
                "                      capped by the cgroup memory limit)\n"
                "  --gpu-budget SIZE   VRAM the plan may use (default: free minus headroom)\n"
                "  --no-gpu            plan without the GPU tier\n"
-               "  --ctx N             context length the KV cache is sized for (default min(train, 4096))\n"
+               "  --ctx-size N        context length the KV cache is sized for (default min(train, 4096))\n"
                "  --batch N           prompt tokens per forward pass (default 512)\n"
                "  -t, --threads N     compute threads (default: all cores)\n"
-               "  --mode MODE         force resident, ffn-stream, layer-stream or expert-stream\n"
+               "  --plan-mode MODE    force resident, ffn-stream, layer-stream or expert-stream\n"
                "  --no-measure        use the cached hardware profile or default figures; never measure\n");
 }
 
@@ -84,10 +84,10 @@ int cli_plan_option(int argc, char **argv, int *i, struct hy_plan_params *p)
         p->no_measure = true;
         return 1;
     }
-    if (opt_is(a, "--ctx") || opt_is(a, "--batch")) {
+    if (opt_is(a, "--ctx-size") || opt_is(a, "--batch")) {
         if (opt_value(argc, argv, i, &v))
             return -1;
-        return parse_u32(a, v, opt_is(a, "--ctx") ? &p->n_ctx : &p->n_batch) ? -1 : 1;
+        return parse_u32(a, v, opt_is(a, "--ctx-size") ? &p->n_ctx : &p->n_batch) ? -1 : 1;
     }
     if (!strcmp(a, "-t") || opt_is(a, "--threads")) {
         uint32_t n;
@@ -96,7 +96,7 @@ int cli_plan_option(int argc, char **argv, int *i, struct hy_plan_params *p)
         p->n_threads = (int)n;
         return 1;
     }
-    if (opt_is(a, "--mode")) {
+    if (opt_is(a, "--plan-mode")) {
         if (opt_value(argc, argv, i, &v))
             return -1;
         static const char *const modes[] = {"resident", "ffn-stream", "layer-stream", "expert-stream"};
@@ -105,7 +105,7 @@ int cli_plan_option(int argc, char **argv, int *i, struct hy_plan_params *p)
                 p->mode = modes[k];
                 return 1;
             }
-        fprintf(stderr, "hypura: --mode: '%s' is not one of resident, ffn-stream, layer-stream, expert-stream\n", v);
+        fprintf(stderr, "hypura: --plan-mode: '%s' is not one of resident, ffn-stream, layer-stream, expert-stream\n", v);
         return -1;
     }
     return 0;
