@@ -186,7 +186,8 @@ struct hy_profile {
     /* bookkeeping */
     bool measured;              /* false: conservative defaults, nothing measured */
     bool disk_measured;         /* false: default storage figures */
-    double measure_seconds;     /* how long measuring took */
+    bool from_cache;            /* this get measured nothing: every figure came cached */
+    double measure_seconds;     /* how long measuring took (when it was measured) */
     int64_t measured_at;        /* unix time */
 };
 

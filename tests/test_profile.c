@@ -317,7 +317,7 @@ static void test_cache(void)
     snprintf(fixed, sizeof fixed, "%.*s%s%s", (int)(at - json), json, cpu, at + 8);
     put("xdg/hypura/profile.json", fixed);
     CHECK(hy_profile_get(&pp, &p) == 0);
-    CHECK(p.measured && p.mem_bw == 12345678);
+    CHECK(p.measured && p.mem_bw == 12345678 && p.from_cache);
     CHECK(p.disk_measured && p.disk_bw == 7e8 && p.disk_iops_qd1 == 9000);
     CHECK(p.ram_available > 0); /* live, not from the cache */
 

@@ -1034,6 +1034,7 @@ int hy_profile_get(const struct hy_profile_params *pp, struct hy_profile *out)
 
     if (p->no_measure || (host_ok && disk_ok)) {
         cJSON_Delete(cache);
+        prof.from_cache = host_ok && disk_ok;
         if (!disk_ok)
             snprintf(prof.disk_dev, sizeof prof.disk_dev, "%s", dev);
         *out = prof;

@@ -74,10 +74,10 @@ static void print_table(const struct hy_profile *p, FILE *out)
     }
     if (!p->measured || !p->disk_measured)
         fprintf(out, "(some figures are defaults, not measured)\n");
-    else if (p->measure_seconds > 0)
-        fprintf(out, "(measured in %.1f s)\n", p->measure_seconds);
-    else
+    else if (p->from_cache)
         fprintf(out, "(cached; --force to measure again)\n");
+    else
+        fprintf(out, "(measured in %.1f s)\n", p->measure_seconds);
 }
 
 int cmd_profile(int argc, char **argv)
