@@ -77,6 +77,15 @@ ifeq ($(CUDA),1)
     $(error CUDA=1 but nvcc is not on PATH)
   endif
   CFLAGS_BASE += -DHYPURA_CUDA=1
+  # src/cuda/*.cu are compiled by nvcc into libhypura; a separate build folder keeps
+  # objects built with and without HYPURA_CUDA apart
+  NVCC := nvcc
+  CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(shell command -v nvcc)))
+  CUDA_ARCH ?= sm_90
+  NVCCFLAGS := -std=c++17 $(OPT) -arch=$(CUDA_ARCH) -Iinclude -Isrc -DHYPURA_CUDA=1 -D_GNU_SOURCE \
+               -Xcompiler -Wall,-Wextra,-Wno-unused-parameter
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+  BUILD := $(if $(filter build,$(BUILD)),build/cuda,$(BUILD)-cuda)
 endif
 
 CFLAGS := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
@@ -94,6 +103,10 @@ ifneq ($(HAVE_MHD),1)
   LIB_SRC := $(filter-out src/server/%,$(LIB_SRC))
 endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+ifeq ($(CUDA),1)
+  CUDA_SRC := $(sort $(wildcard src/cuda/*.cu))
+  LIB_OBJ  += $(CUDA_SRC:%.cu=$(BUILD)/%.cu.o)
+endif
 CLI_SRC  := $(sort $(wildcard tools/hypura/*.c))
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -133,6 +146,10 @@ $(BUILD)/%_avx2.o: %_avx2.c
 $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -MD -MF $(@:.o=.d) -c -o $@ $<
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

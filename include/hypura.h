@@ -219,6 +219,147 @@ int hy_chat_reset(hy_chat *c);
 
 /* ---- hardware profile, placement plan, estimate (src/tier) ------------------------- */
 
+/* Progress of a long measurement: stage in words, frac in [0, 1]. */
+typedef void (*hy_progress_fn)(const char *stage, double frac, void *user);
+
+#define HY_PROFILE_MAX_DISK 24
+
+struct hy_disk_point {          /* one direct-I/O sequential read measurement */
+    uint32_t block;             /* bytes per request */
+    uint32_t depth;             /* requests in flight */
+    double bytes_per_s;
+};
+
+/* What the planner knows about the machine. Plain data: measured once and cached as
+ * JSON; the memory figures (ram_available, cgroup_*) are read afresh on every get. */
+struct hy_profile {
+    /* CPU */
+    char cpu_model[128];
+    int n_cores;                /* CPUs this process may run on */
+    char simd[16];              /* "avx512", "avx2", "neon", "scalar" */
+    double cpu_flops;           /* f32 FMA rate, all cores, FLOP/s */
+    double cpu_flops_1t;        /* the same on one core */
+    double cpu_matvec_flops;    /* quantized matrix-vector rate, FLOP/s (0 = not measured) */
+    double cpu_matmul_flops;    /* quantized matrix-matrix rate, FLOP/s (0 = not measured) */
+    /* memory */
+    uint64_t ram_total;         /* bytes (MemTotal) */
+    uint64_t ram_available;     /* bytes (MemAvailable), now */
+    uint64_t cgroup_limit;      /* bytes of the tightest memory cgroup limit; 0 = none */
+    uint64_t cgroup_usage;      /* bytes charged to that cgroup, now */
+    int cgroup_version;         /* 1 or 2 where a limit applies, else 0 */
+    double mem_bw;              /* read bandwidth, all cores, bytes/s */
+    double mem_bw_1t;           /* one core */
+    /* storage: the device holding disk_path */
+    char disk_path[256];        /* the directory measured */
+    char disk_dev[64];          /* "major:minor name" */
+    char disk_io[16];           /* read path measured: "uring", "threads", "direct", "buffered" */
+    int n_disk;
+    struct hy_disk_point disk[HY_PROFILE_MAX_DISK];  /* sequential, by block and depth */
+    double disk_bw;             /* best sequential bytes/s */
+    uint32_t disk_block, disk_depth;   /* where disk_bw was reached */
+    double disk_iops;           /* random 4 KiB reads/s at depth disk_iops_depth */
+    uint32_t disk_iops_depth;
+    double disk_iops_qd1;       /* random 4 KiB reads/s, one in flight (1 / latency) */
+    /* GPU (CUDA builds; has_gpu false otherwise) */
+    bool has_gpu;
+    char gpu_name[128];
+    uint64_t vram_total, vram_free;    /* bytes */
+    double gpu_mem_bw;          /* device memory bandwidth, bytes/s */
+    double gpu_h2d_bw;          /* pinned host-to-device bandwidth, bytes/s */
+    double gpu_flops;           /* f32 FMA rate, FLOP/s */
+    /* bookkeeping */
+    bool measured;              /* false: conservative defaults, nothing measured */
+    bool disk_measured;         /* false: default storage figures */
+    bool from_cache;            /* this get measured nothing: every figure came cached */
+    double measure_seconds;     /* how long measuring took (when it was measured) */
+    int64_t measured_at;        /* unix time */
+};
+
+struct hy_profile_params {
+    const char *dir;            /* a directory on the storage to measure; NULL = the cache dir */
+    bool force;                 /* measure even when a cached profile matches this machine */
+    bool no_measure;            /* never measure: the cached profile, else defaults */
+    hy_progress_fn progress;    /* NULL = silent */
+    void *user;
+};
+struct hy_profile_params hy_profile_default_params(void);
+/* The profile of this machine and of the storage holding p->dir: from the cache
+ * ($XDG_CACHE_HOME/hypura/profile.json) when its hardware fingerprint (CPU model, cores,
+ * RAM total, storage device) still matches, else measured (about 10-20 s) and cached. */
+int hy_profile_get(const struct hy_profile_params *p, struct hy_profile *out);
+/* The profile as JSON (malloc'ed; free() it), or NULL when out of memory. */
+char *hy_profile_json(const struct hy_profile *prof);
+
+/* Budgets: what the plan may use. 0 = automatic: what is available now minus headroom,
+ * capped by any cgroup memory limit. A RAM budget above the cgroup limit is refused. */
+struct hy_plan_params {
+    uint64_t ram_budget;        /* bytes; 0 = automatic */
+    uint64_t gpu_budget;        /* bytes; 0 = automatic (free VRAM minus headroom) */
+    bool no_gpu;                /* plan without the GPU tier */
+    uint32_t n_ctx;             /* KV cache context; 0 = min(n_ctx_train, 4096) */
+    uint32_t n_batch;           /* prompt tokens per forward pass; 0 = 512 */
+    int n_threads;              /* 0 = all cores */
+    const char *mode;           /* NULL = the planner's choice; "resident", "ffn-stream",
+                                   "layer-stream", "expert-stream" forces one */
+    const struct hy_profile *profile;  /* NULL = hy_profile_get for the model's directory */
+    bool no_measure;            /* with profile NULL: never measure (cached or defaults) */
+    hy_progress_fn progress;    /* measuring progress, NULL = silent */
+    void *user;
+};
+struct hy_plan_params hy_plan_default_params(void);
+
+typedef struct hy_plan hy_plan;
+/* Plan a GGUF model: reads the header only (metadata and tensor table, never tensor
+ * data), builds tensor roles and the placement plan. A budget too small for any plan
+ * fails with -ENOMEM and a message naming the minimum. */
+int hy_plan_file(const char *path, const struct hy_plan_params *p, hy_plan **out);
+void hy_plan_free(hy_plan *pl);
+
+struct hy_plan_info {
+    const char *mode;           /* "resident", "ffn-stream", "layer-stream", "expert-stream" */
+    const char *arch;
+    int n_layer, n_tensors;
+    uint32_t n_expert, n_expert_used;
+    uint32_t n_ctx, n_batch;
+    uint64_t ram_budget, gpu_budget;
+    uint64_t ram_used, gpu_used;        /* everything planned in each (<= the budget) */
+    uint64_t min_ram_budget;            /* the smallest RAM budget any plan fits in */
+    uint64_t tier_bytes[3];             /* weight bytes held on gpu, ram, disk */
+    uint64_t pool_bytes;                /* all streaming slots */
+    uint32_t n_slots;                   /* slots of the streamed unit (layer FFN, layer, expert) */
+    uint64_t slot_bytes;
+    uint32_t prefetch_depth;            /* units read ahead of compute */
+    uint32_t n_expert_slots;
+    uint64_t expert_slot_bytes;         /* one expert's gate+up+down */
+    uint64_t expert_cache_bytes;
+    uint32_t expert_cache_slices;
+    uint64_t kv_bytes, compute_bytes;
+    uint32_t io_block, io_depth;        /* read size and queue depth the prediction assumes */
+    /* predictions */
+    double prompt_tps, decode_tps;
+    double disk_bytes_per_token;
+    /* per decoded token, seconds */
+    double cpu_compute_s, gpu_compute_s, disk_transfer_s, pcie_transfer_s, stall_s;
+    bool profile_measured;              /* false: predicted from default hardware figures */
+};
+void hy_plan_get_info(const hy_plan *pl, struct hy_plan_info *out);
+
+struct hy_plan_tensor {
+    const char *name;
+    const char *role;           /* "attn_q", "ffn_down_exps", ... */
+    const char *type;           /* "Q4_K" */
+    int layer;                  /* -1 for global tensors */
+    uint64_t bytes;
+    const char *tier;           /* "gpu", "ram", "disk" */
+    const char *device;         /* "gpu", "cpu" */
+    uint32_t n_expert;          /* fused expert tensors: experts, and the bytes of one */
+    uint64_t expert_bytes;
+    uint32_t n_expert_cached;   /* of them, held in the expert cache or resident */
+};
+/* Tensor i (0 <= i < n_tensors). Returns 0 or -EINVAL. */
+int hy_plan_get_tensor(const hy_plan *pl, int i, struct hy_plan_tensor *out);
+
+
 /* ---- storage read paths (src/io) --------------------------------------------------- */
 /* How fast the storage holding a file reads, by read path, block size and queue depth,
  * measured cold (`hypura iobench`). */

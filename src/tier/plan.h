@@ -41,6 +41,9 @@ struct plan_input {
     const struct hparams *hp;
     const struct plan_tensor_in *t;
     int n_tensors;
+    /* Added: measured routing statistics, or NULL for uniform k/E. (n_layer, n_expert):
+     * the fraction of tokens that use expert e of layer l (a row sums to about k). */
+    const float *expert_freq;
 };
 
 struct plan_params {
@@ -50,6 +53,8 @@ struct plan_params {
     uint32_t n_batch;       /* prompt tokens per forward pass (compute buffer size) */
     int n_threads;
     const char *force_mode; /* NULL or a plan_mode name: plan in that mode if it fits */
+    /* Added: */
+    uint32_t pred_pos;      /* context position the decode speed is predicted at (0 = 256) */
 };
 struct plan_params plan_default_params(void);
 
@@ -80,6 +85,32 @@ struct plan {
     uint64_t kv_bytes;
     uint64_t compute_bytes;           /* activations, logits, scratch */
     struct plan_prediction pred;
+
+    /* ---- added by the planner (not in the first contract) ---- */
+    uint32_t n_ctx, n_batch;
+    uint64_t ram_used, gpu_used;      /* everything planned in each budget */
+    uint64_t min_ram_budget;          /* the smallest RAM budget a plan fits in */
+    uint32_t n_expert_slots;          /* landing slots for demand-read expert slices */
+    uint64_t expert_slot_bytes;       /* one expert's gate+up+down (largest layer) */
+    uint32_t expert_cache_slices;     /* slices held in the expert cache (RAM) */
+    uint32_t io_block, io_depth;      /* read size and queue depth the prediction assumes */
+    int n_layer;
+    struct plan_layer *layers;        /* (n_layer) */
+    uint32_t n_expert;                /* experts per layer (0 dense) */
+    uint8_t *expert_tier;             /* (n_layer, n_expert) enum plan_tier of each expert's
+                                         slice: gpu/ram = held (cache or resident), disk =
+                                         read on demand; NULL for dense models */
+};
+
+/* Per layer (added). Units are what the streamer reads as one: a layer's streamed FFN
+ * tensors, or the whole layer. */
+struct plan_layer {
+    uint8_t attn_tier;                /* enum plan_tier of the attention tensors */
+    uint8_t ffn_tier;                 /* of the dense FFN / router / shared expert */
+    uint8_t device;                   /* enum plan_device computing the layer */
+    uint8_t streamed;                 /* 0 none, 1 FFN unit, 2 whole layer unit, 3 attention only */
+    uint64_t stream_bytes;            /* bytes of its streamed unit (0 if none) */
+    uint32_t n_expert_held;           /* expert slices held in RAM/VRAM */
 };
 
 /* Build a plan. Fails with -ENOMEM and a message naming the minimum budget when even
@@ -89,5 +120,24 @@ int plan_build(const struct plan_input *in, const struct hy_profile *prof,
 void plan_free(struct plan *pl);
 const char *plan_mode_name(enum plan_mode m);
 const char *plan_tier_name(enum plan_tier t);
+
+/* ---- added ---- */
+const char *plan_device_name(enum plan_device d);
+/* The mode named s ("ffn-stream", ...), or -1. */
+int plan_mode_from_name(const char *s);
+/* Re-evaluate the cost model on an existing plan's placement (for example with another
+ * profile): fills pl->pred. The planner uses this same function on every candidate. */
+int plan_estimate(const struct plan_input *in, const struct hy_profile *prof,
+                  const struct plan_params *p, struct plan *pl);
+/* Bytes of compute buffers (activations, scratch, logits) the runtime may use for a
+ * context of n_ctx and prompt batches of n_batch; the plan reserves this much. */
+uint64_t plan_compute_bytes(const struct hparams *hp, uint32_t n_ctx, uint32_t n_batch,
+                            int n_threads);
+
+struct gguf;
+/* The planner's view of a GGUF header: one plan_tensor_in per tensor (names borrowed
+ * from g), roles classified, default frequencies. *out is malloc'ed. */
+int plan_input_from_gguf(const struct gguf *g, const struct hparams *hp,
+                         struct plan_tensor_in **out, int *n);
 
 #endif

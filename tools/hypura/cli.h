@@ -84,5 +84,28 @@ hy_model *cli_load(const char *path, struct cli_model_opts *o);
 int cli_fail(const char *what);
 /* Parse an integer option strictly. */
 bool cli_int(const char *s, long lo, long hi, long *out);
+int cmd_profile(int argc, char **argv);
+int cmd_estimate(int argc, char **argv);
+
+/* plan_print.c: the placement plan as `inspect --plan` and `estimate` print it. */
+/* Parse one plan option at argv[*i] (--ram-budget, --gpu-budget, --no-gpu, --ctx-size,
+ * --batch, -t/--threads, --plan-mode, --no-measure; names as the model-loading commands
+ * spell them), advancing *i past its value. Returns 1
+ * when consumed, 0 when argv[*i] is not a plan option, -1 on a bad value (said on
+ * stderr). */
+int cli_plan_option(int argc, char **argv, int *i, struct hy_plan_params *p);
+void cli_plan_options_help(FILE *f);
+/* Plan PATH (header only) and print the plan: a table, or JSON. Errors are printed as
+ * "hypura: PATH: reason". Returns the exit status (0 or 1). */
+int cli_print_plan(const char *path, const struct hy_plan_params *p, bool json, FILE *out);
+void cli_render_plan(const hy_plan *pl, bool json, FILE *out);
+void cli_render_estimate(const hy_plan *pl, bool json, FILE *out);
+/* A progress display on stderr for hy_progress_fn; user is a struct cli_progress. */
+struct cli_progress {
+    bool started, tty;
+    char last[64];
+};
+void cli_progress(const char *stage, double frac, void *user);
+void cli_progress_end(struct cli_progress *st);
 
 #endif

@@ -1,0 +1,21 @@
+/* The GPU part of the hardware profile (CUDA builds only): name, free/total VRAM, device
+ * memory bandwidth, pinned host-to-device bandwidth, f32 FMA rate of device 0.
+ *
+ * Not owned here: the rest of the profile (tier/profile.c), the GPU tier's runtime. */
+#ifndef HY_CUDA_PROFILE_GPU_H
+#define HY_CUDA_PROFILE_GPU_H
+
+#include "hypura.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Fill the GPU fields of prof. No GPU (or no driver) is not an error: has_gpu stays
+ * false and 0 is returned. A GPU that fails while being measured is -EIO with hy_err. */
+int cuda_profile_gpu(struct hy_profile *prof);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,35 @@
+/* Planning a GGUF file: the header read through the file layer (metadata and tensor
+ * table, never tensor data), hyper-parameters, roles, the plan. This is what
+ * hy_plan_file() does once it has a profile and budgets; split out so tests can hand it
+ * any struct hy_file and count the bytes read.
+ *
+ * Not owned here: the policy (plan.c), measuring (profile.c). */
+#ifndef HY_TIER_PLAN_FILE_H
+#define HY_TIER_PLAN_FILE_H
+
+#include "model/hparams.h"
+#include "tier/plan.h"
+
+struct hy_file;
+struct gguf;
+
+/* The public hy_plan handle. */
+struct hy_plan {
+    struct gguf *g;                 /* the header; tensor names point into it */
+    struct hparams hp;
+    struct plan_tensor_in *t;       /* (n_tensors) */
+    struct plan_params params;      /* as planned (budgets resolved) */
+    struct hy_profile prof;         /* the profile the plan was made for */
+    struct plan *pl;
+};
+
+struct plan_file_params {
+    struct plan_params plan;        /* ram_budget must be set (resolved) */
+    const struct hy_profile *profile;
+};
+struct plan_file_params plan_file_default_params(void);
+
+/* Parse f's header and plan it. f stays the caller's (it is not kept). */
+int plan_file_open(struct hy_file *f, const struct plan_file_params *p, struct hy_plan **out);
+
+#endif

@@ -1,0 +1,1238 @@
+/* The hardware profile: measuring, caching, live memory figures. See profile.h.
+ *
+ * Measuring takes about 10 s: CPU FMA rate (~0.5 s), memory read bandwidth (~1 s), the
+ * storage (a fresh 256 MiB file written with direct I/O, read back at several request
+ * sizes and queue depths, then random 4 KiB reads; deleted afterwards), the GPU in CUDA
+ * builds. The result is cached as JSON: the host part keyed by its fingerprint (CPU
+ * model, cores, RAM total), each storage device by its id, so a model on another device
+ * only measures that device.
+ *
+ * Not owned here: the read paths themselves (io/iomeasure.c), the GPU code (cuda/). */
+#include "tier/profile.h"
+#include "io/iomeasure.h"
+#include "tier/profile_kernels.h"
+#include "util/common.h"
+#include "util/cpu.h"
+#include "util/log.h"
+#if HYPURA_CUDA
+#include "cuda/profile_gpu.h"
+#endif
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GiB (1024.0 * 1024 * 1024)
+#define PROFILE_VERSION 1
+#define TEST_FILE_BYTES (256ull << 20)
+
+struct hy_profile_params hy_profile_default_params(void)
+{
+    struct hy_profile_params p = {0};
+    return p;
+}
+
+/* Figures for a machine nothing was measured on: a modest laptop with a SATA SSD, so an
+ * unmeasured prediction errs on the slow side. */
+void profile_defaults(struct hy_profile *prof)
+{
+    memset(prof, 0, sizeof *prof);
+    snprintf(prof->cpu_model, sizeof prof->cpu_model, "unknown");
+    const struct hy_cpu *cpu = hy_cpu();
+    prof->n_cores = cpu->n_cpus > 0 ? cpu->n_cpus : 1;
+    snprintf(prof->simd, sizeof prof->simd, "%s", hy_simd_name(cpu->level));
+    prof->cpu_flops_1t = 50e9;
+    prof->cpu_flops = prof->cpu_flops_1t * prof->n_cores;
+    prof->mem_bw_1t = 8e9;
+    prof->mem_bw = 16e9;
+    prof->disk_bw = 500e6;
+    prof->disk_block = 1u << 20;
+    prof->disk_depth = 8;
+    prof->disk_iops = 50000;
+    prof->disk_iops_depth = 32;
+    prof->disk_iops_qd1 = 5000;
+    snprintf(prof->disk_io, sizeof prof->disk_io, "none");
+}
+
+/* ---- small file helpers --------------------------------------------------------------- */
+
+/* Read a small text file into buf (NUL-terminated). Returns bytes or -errno. */
+static int read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t n = 0;
+    while (n + 1 < cap) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = 0;
+    return (int)n;
+}
+
+static bool read_u64_file(const char *path, uint64_t *v)
+{
+    char buf[64];
+    if (read_small(path, buf, sizeof buf) <= 0)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(buf, &end, 10);
+    if (errno || end == buf)
+        return false;
+    *v = x;
+    return true;
+}
+
+/* "key: value kB" from /proc/meminfo-style text. */
+static bool meminfo_get(const char *text, const char *key, uint64_t *out)
+{
+    size_t kl = strlen(key);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (!strncmp(p, key, kl) && p[kl] == ':') {
+            unsigned long long v = strtoull(p + kl + 1, NULL, 10);
+            *out = (uint64_t)v * 1024;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* "key value" lines (memory.stat). */
+static bool stat_get(const char *text, const char *key, uint64_t *out)
+{
+    size_t kl = strlen(key);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (!strncmp(p, key, kl) && p[kl] == ' ') {
+            *out = strtoull(p + kl + 1, NULL, 10);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- memory and cgroups --------------------------------------------------------------- */
+
+/* Limits at or above this mean "no limit" (v1 writes 2^63 rounded down to a page). */
+#define CGROUP_NO_LIMIT (1ull << 62)
+
+struct cg_best {
+    uint64_t limit, usage;
+    int version;
+};
+
+/* Look at dir (a cgroup directory) for a limit; keep the tightest. */
+static void cg_try(const char *dir, int version, struct cg_best *b)
+{
+    char path[PATH_MAX * 2 + 32];
+    uint64_t lim = 0, use = 0, inactive = 0;
+    char buf[8192];
+    if (version == 1) {
+        snprintf(path, sizeof path, "%s/memory.limit_in_bytes", dir);
+        if (!read_u64_file(path, &lim))
+            return;
+        snprintf(path, sizeof path, "%s/memory.usage_in_bytes", dir);
+        read_u64_file(path, &use);
+        snprintf(path, sizeof path, "%s/memory.stat", dir);
+        if (read_small(path, buf, sizeof buf) > 0 && !stat_get(buf, "total_inactive_file", &inactive))
+            stat_get(buf, "inactive_file", &inactive);
+    } else {
+        snprintf(path, sizeof path, "%s/memory.max", dir);
+        if (read_small(path, buf, sizeof buf) <= 0)
+            return;
+        if (!strncmp(buf, "max", 3))
+            return;
+        lim = strtoull(buf, NULL, 10);
+        snprintf(path, sizeof path, "%s/memory.current", dir);
+        read_u64_file(path, &use);
+        snprintf(path, sizeof path, "%s/memory.stat", dir);
+        if (read_small(path, buf, sizeof buf) > 0)
+            stat_get(buf, "inactive_file", &inactive);
+    }
+    if (lim == 0 || lim >= CGROUP_NO_LIMIT)
+        return;
+    /* inactive page cache is reclaimed before the limit bites: not really used */
+    use = use > inactive ? use - inactive : 0;
+    if (!b->limit || lim < b->limit) {
+        b->limit = lim;
+        b->usage = use;
+        b->version = version;
+    }
+}
+
+/* The cgroup path, then each ancestor up to the mount root. When the process's path
+ * does not exist under the mount (a cgroup namespace shows "/" or the mount is the
+ * cgroup itself), the mount root is still looked at. */
+static void cg_walk(const char *root, const char *cgpath, int version, struct cg_best *b)
+{
+    char rel[PATH_MAX];
+    snprintf(rel, sizeof rel, "%s", cgpath);
+    for (;;) {
+        char dir[PATH_MAX * 2];
+        size_t n = strlen(rel);
+        while (n > 0 && rel[n - 1] == '/')
+            rel[--n] = 0;
+        snprintf(dir, sizeof dir, "%s%s", root, rel);
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            cg_try(dir, version, b);
+        if (n == 0)
+            break;
+        char *slash = strrchr(rel, '/');
+        if (!slash)
+            break;
+        *slash = 0;
+    }
+}
+
+int profile_cgroup_limit(const char *proc_cgroup, const char *v1_root, const char *v2_root,
+                         uint64_t *limit, uint64_t *usage, int *version)
+{
+    struct cg_best b = {0};
+    for (const char *p = proc_cgroup; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[PATH_MAX];
+        if (len < sizeof line) {
+            memcpy(line, p, len);
+            line[len] = 0;
+            /* id:controllers:path */
+            char *c1 = strchr(line, ':');
+            char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+            if (c1 && c2) {
+                *c1 = 0;
+                *c2 = 0;
+                const char *ctrl = c1 + 1, *path = c2 + 1;
+                bool mem = false;
+                for (const char *q = ctrl; *q;) {
+                    const char *comma = strchr(q, ',');
+                    size_t k = comma ? (size_t)(comma - q) : strlen(q);
+                    if (k == 6 && !strncmp(q, "memory", 6))
+                        mem = true;
+                    q += k + (comma ? 1 : 0);
+                }
+                if (mem && v1_root)
+                    cg_walk(v1_root, path, 1, &b);
+                else if (!strcmp(line, "0") && !*ctrl && v2_root)
+                    cg_walk(v2_root, path, 2, &b);
+            }
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    *limit = b.limit;
+    *usage = b.usage;
+    *version = b.version;
+    return 0;
+}
+
+int profile_read_memory(struct hy_profile *prof)
+{
+    char buf[8192];
+    if (read_small("/proc/meminfo", buf, sizeof buf) > 0) {
+        meminfo_get(buf, "MemTotal", &prof->ram_total);
+        if (!meminfo_get(buf, "MemAvailable", &prof->ram_available))
+            meminfo_get(buf, "MemFree", &prof->ram_available);
+    } else {
+        long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES);
+        long ps = sysconf(_SC_PAGESIZE);
+        if (pages > 0 && ps > 0) {
+            prof->ram_total = (uint64_t)pages * (uint64_t)ps;
+            prof->ram_available = avail > 0 ? (uint64_t)avail * (uint64_t)ps : prof->ram_total / 2;
+        }
+    }
+    prof->cgroup_limit = prof->cgroup_usage = 0;
+    prof->cgroup_version = 0;
+    char cg[8192];
+    if (read_small("/proc/self/cgroup", cg, sizeof cg) > 0) {
+        /* the usual mounts; a v1 memory controller mounted elsewhere is not found */
+        profile_cgroup_limit(cg, "/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified", &prof->cgroup_limit,
+                             &prof->cgroup_usage, &prof->cgroup_version);
+        if (!prof->cgroup_limit) {
+            /* pure v2 systems mount the unified hierarchy at /sys/fs/cgroup itself */
+            struct stat st;
+            if (stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0)
+                profile_cgroup_limit(cg, NULL, "/sys/fs/cgroup", &prof->cgroup_limit,
+                                     &prof->cgroup_usage, &prof->cgroup_version);
+        }
+    }
+    return 0;
+}
+
+/* ---- CPU ------------------------------------------------------------------------------ */
+
+static void cpu_model_name(char *out, size_t cap)
+{
+    char *buf = malloc(1 << 16);
+    snprintf(out, cap, "unknown");
+    if (!buf)
+        return;
+    if (read_small("/proc/cpuinfo", buf, 1 << 16) > 0) {
+        static const char *const keys[] = {"model name", "Hardware", "Processor", "cpu model"};
+        for (size_t k = 0; k < HY_ARRAY_LEN(keys); k++) {
+            char *p = strstr(buf, keys[k]);
+            if (!p)
+                continue;
+            char *colon = strchr(p, ':');
+            char *nl = strchr(p, '\n');
+            if (!colon || (nl && colon > nl))
+                continue;
+            colon++;
+            while (*colon == ' ' || *colon == '\t')
+                colon++;
+            size_t n = nl ? (size_t)(nl - colon) : strlen(colon);
+            if (n >= cap)
+                n = cap - 1;
+            memcpy(out, colon, n);
+            out[n] = 0;
+            break;
+        }
+    }
+    free(buf);
+}
+
+static int n_usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+    return hy_cpu()->n_cpus;
+}
+
+double profile_fma_scalar(uint64_t iters, float *sink)
+{
+    float a[8];
+    for (int i = 0; i < 8; i++)
+        a[i] = (float)i;
+    for (uint64_t it = 0; it < iters; it++)
+        for (int i = 0; i < 8; i++)
+            a[i] = fmaf(a[i], 0.999999f, 1e-7f);
+    float s = 0;
+    for (int i = 0; i < 8; i++)
+        s += a[i];
+    *sink += s;
+    return (double)iters * 8 * 2;
+}
+
+/* A team of threads released together, each running fn; reports the wall time from the
+ * first start to the last finish. */
+struct team_arg {
+    _Atomic int *go;        /* 0 wait, 1 run, -1 give up */
+    void (*fn)(void *ctx, int i);
+    void *ctx;
+    int i;
+    double t0, t1;
+};
+
+static void *team_main(void *p)
+{
+    struct team_arg *a = p;
+    int g;
+    while ((g = atomic_load(a->go)) == 0)
+        sched_yield();
+    if (g < 0)
+        return NULL;
+    a->t0 = hy_now();
+    a->fn(a->ctx, a->i);
+    a->t1 = hy_now();
+    return NULL;
+}
+
+static int run_team(int n, void (*fn)(void *, int), void *ctx, double *seconds)
+{
+    pthread_t th[256];
+    struct team_arg args[256];
+    _Atomic int go = 0;
+    if (n > 256)
+        n = 256;
+    int started = 1;
+    for (int i = 0; i < n; i++)
+        args[i] = (struct team_arg){.go = &go, .fn = fn, .ctx = ctx, .i = i};
+    for (int i = 1; i < n; i++, started++)
+        if (pthread_create(&th[i], NULL, team_main, &args[i]))
+            break;
+    atomic_store(&go, started == n ? 1 : -1);
+    if (started == n)
+        team_main(&args[0]);
+    for (int i = 1; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (started < n) {
+        hy_err("cannot start %d measuring threads", n);
+        return -EAGAIN;
+    }
+    double t0 = args[0].t0, t1 = args[0].t1;
+    for (int i = 1; i < n; i++) {
+        t0 = fmin(t0, args[i].t0);
+        t1 = fmax(t1, args[i].t1);
+    }
+    *seconds = t1 - t0;
+    return 0;
+}
+
+struct fma_ctx {
+    uint64_t iters;
+    double flops[256];
+    float sink[256];
+};
+
+static void fma_fn(void *p, int i)
+{
+    struct fma_ctx *c = p;
+    float s = 0;
+#if defined(__x86_64__)
+    enum hy_simd level = hy_cpu()->level;
+    if (level == HY_SIMD_AVX512)
+        c->flops[i] = profile_fma_avx512(c->iters, &s);
+    else if (level == HY_SIMD_AVX2)
+        c->flops[i] = profile_fma_avx2(c->iters, &s);
+    else
+#endif
+        c->flops[i] = profile_fma_scalar(c->iters * 4, &s);
+    c->sink[i] = s;
+}
+
+static double measure_fma(int n_threads)
+{
+    struct fma_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return 0;
+    /* calibrate on one thread to about 50 ms, then run ~0.2 s */
+    c->iters = 1 << 16;
+    double secs = 0;
+    for (;;) {
+        if (run_team(1, fma_fn, c, &secs))
+            break;
+        if (secs > 0.05 || c->iters > (1ull << 40))
+            break;
+        c->iters *= 2;
+    }
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        if (run_team(n_threads, fma_fn, c, &secs) || secs <= 0)
+            break;
+        double fl = 0;
+        for (int i = 0; i < n_threads && i < 256; i++)
+            fl += c->flops[i];
+        best = fmax(best, fl / secs);
+    }
+    free(c);
+    return best;
+}
+
+struct bw_ctx {
+    const uint64_t *buf;
+    size_t n_words;     /* whole buffer */
+    int n_threads;
+    uint64_t sum[256];
+};
+
+static void bw_fn(void *p, int i)
+{
+    struct bw_ctx *c = p;
+    size_t per = c->n_words / (size_t)c->n_threads;
+    const uint64_t *w = c->buf + per * (size_t)i;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    for (size_t k = 0; k + 8 <= per; k += 8) {
+        s0 += w[k];
+        s1 += w[k + 1];
+        s2 += w[k + 2];
+        s3 += w[k + 3];
+        s4 += w[k + 4];
+        s5 += w[k + 5];
+        s6 += w[k + 6];
+        s7 += w[k + 7];
+    }
+    c->sum[i] = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+}
+
+static double measure_bw(struct bw_ctx *c, int n_threads)
+{
+    c->n_threads = n_threads;
+    double best = 0, secs;
+    for (int rep = 0; rep < 4; rep++) {
+        if (run_team(n_threads, bw_fn, c, &secs) || secs <= 0)
+            break;
+        size_t per = c->n_words / (size_t)n_threads / 8 * 8;
+        best = fmax(best, (double)per * 8 * n_threads / secs);
+    }
+    return best;
+}
+
+static void progress(hy_progress_fn fn, void *user, const char *stage, double frac)
+{
+    if (fn)
+        fn(stage, frac, user);
+}
+
+int profile_measure_cpu(struct hy_profile *prof, hy_progress_fn pfn, void *user)
+{
+    const struct hy_cpu *cpu = hy_cpu();
+    cpu_model_name(prof->cpu_model, sizeof prof->cpu_model);
+    prof->n_cores = n_usable_cpus();
+    snprintf(prof->simd, sizeof prof->simd, "%s", hy_simd_name(cpu->level));
+    int nt = HY_MIN(prof->n_cores, 256);
+
+    progress(pfn, user, "cpu: FMA rate", 0.0);
+    prof->cpu_flops_1t = measure_fma(1);
+    progress(pfn, user, "cpu: FMA rate", 0.5);
+    prof->cpu_flops = nt > 1 ? measure_fma(nt) : prof->cpu_flops_1t;
+    progress(pfn, user, "cpu: FMA rate", 1.0);
+    if (!(prof->cpu_flops > 0)) {
+        hy_err("could not measure the CPU's compute rate");
+        return -EIO;
+    }
+
+    /* memory bandwidth: a buffer well beyond the caches (256 MiB, or an eighth of
+     * what is available on small machines) */
+    progress(pfn, user, "memory bandwidth", 0.0);
+    size_t bytes = 256u << 20;
+    if (prof->ram_available && bytes > prof->ram_available / 8)
+        bytes = (size_t)(prof->ram_available / 8) & ~(size_t)4095;
+    if (bytes < (32u << 20))
+        bytes = 32u << 20;
+    uint64_t *buf = hy_aligned_alloc(4096, bytes);
+    if (!buf) {
+        hy_err("out of memory for the bandwidth buffer");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < bytes / 8; i++)
+        buf[i] = i * 0x9e3779b97f4a7c15ull;
+    struct bw_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        free(buf);
+        return -ENOMEM;
+    }
+    c->buf = buf;
+    c->n_words = bytes / 8;
+    prof->mem_bw_1t = measure_bw(c, 1);
+    progress(pfn, user, "memory bandwidth", 0.5);
+    prof->mem_bw = nt > 1 ? measure_bw(c, nt) : prof->mem_bw_1t;
+    if (prof->mem_bw < prof->mem_bw_1t)
+        prof->mem_bw = prof->mem_bw_1t;
+    progress(pfn, user, "memory bandwidth", 1.0);
+    free(c);
+    free(buf);
+    if (!(prof->mem_bw > 0)) {
+        hy_err("could not measure the memory bandwidth");
+        return -EIO;
+    }
+    return 0;
+}
+
+/* ---- storage -------------------------------------------------------------------------- */
+
+int profile_disk_id(const char *dir, char *buf, size_t cap)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        int e = errno;
+        hy_err("%s: %s", dir, strerror(e));
+        return -e;
+    }
+    unsigned ma = major(st.st_dev), mi = minor(st.st_dev);
+    char name[64] = "?";
+    char path[128], link[PATH_MAX];
+    snprintf(path, sizeof path, "/sys/dev/block/%u:%u", ma, mi);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n > 0) {
+        link[n] = 0;
+        const char *base = strrchr(link, '/');
+        snprintf(name, sizeof name, "%.63s", base ? base + 1 : link);
+    } else if (ma == 0) {
+        /* overlay, tmpfs, nfs...: no block device of its own */
+        char fs[32] = "virtual";
+        snprintf(name, sizeof name, "%s", fs);
+    }
+    snprintf(buf, cap, "%u:%u %s", ma, mi, name);
+    return 0;
+}
+
+static const struct {
+    enum io_path io;
+    const char *name;
+} g_paths[] = {
+    {IO_PATH_URING, "uring"},
+    {IO_PATH_THREADS, "threads"},
+    {IO_PATH_DIRECT, "direct"},
+    {IO_PATH_BUFFERED, "buffered"},
+};
+
+int profile_measure_storage(struct hy_profile *prof, const char *dir, hy_progress_fn pfn,
+                            void *user)
+{
+    static const uint32_t blocks[] = {64u << 10, 256u << 10, 1u << 20, 4u << 20};
+    static const uint32_t depths[] = {1, 4, 16};
+    int rc = profile_disk_id(dir, prof->disk_dev, sizeof prof->disk_dev);
+    if (rc)
+        return rc;
+    snprintf(prof->disk_path, sizeof prof->disk_path, "%s", dir);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/.hypura-profile-%ld.tmp", dir, (long)getpid());
+
+    progress(pfn, user, "storage: writing a test file", 0.0);
+    uint64_t size = TEST_FILE_BYTES;
+    rc = io_make_test_file(path, size);
+    if (rc) {
+        unlink(path);
+        return rc;
+    }
+    /* the first path that works is the one the runtime will use */
+    int ip = -1;
+    struct io_measure_result r;
+    for (size_t k = 0; k < HY_ARRAY_LEN(g_paths); k++) {
+        struct io_measure_params mp = {.path = path, .io = g_paths[k].io, .block = 1u << 20,
+                                       .depth = 4, .max_bytes = 16u << 20, .max_seconds = 0.5};
+        if (io_measure(&mp, &r) == 0) {
+            ip = (int)k;
+            break;
+        }
+    }
+    if (ip < 0) {
+        unlink(path);
+        return -EIO; /* io_measure said why */
+    }
+    snprintf(prof->disk_io, sizeof prof->disk_io, "%s", g_paths[ip].name);
+    prof->n_disk = 0;
+    prof->disk_bw = 0;
+    /* two rounds over the grid, the second in reverse order, each point time-bounded
+     * (reads wrap around the file): one short run per point was too noisy on a virtual
+     * disk to rank the points */
+    enum { NB = HY_ARRAY_LEN(blocks), ND = HY_ARRAY_LEN(depths), ROUNDS = 2 };
+    double got[NB * ND] = {0}, took[NB * ND] = {0};
+    int n_steps = NB * ND * ROUNDS + 2, step = 0;
+    for (int round = 0; round < ROUNDS; round++)
+        for (int k = 0; k < NB * ND; k++) {
+            int i = round % 2 ? NB * ND - 1 - k : k;
+            progress(pfn, user, "storage: sequential reads", (double)step++ / n_steps);
+            struct io_measure_params mp = {.path = path, .io = g_paths[ip].io, .block = blocks[i / ND],
+                                           .depth = depths[i % ND], .max_bytes = 4 * size, .max_seconds = 0.2};
+            if ((rc = io_measure(&mp, &r)))
+                goto fail;
+            got[i] += (double)r.bytes;
+            took[i] += r.seconds;
+        }
+    for (int i = 0; i < NB * ND && prof->n_disk < HY_PROFILE_MAX_DISK; i++) {
+        double bw = took[i] > 0 ? got[i] / took[i] : 0;
+        prof->disk[prof->n_disk++] = (struct hy_disk_point){blocks[i / ND], depths[i % ND], bw};
+        prof->disk_bw = fmax(prof->disk_bw, bw);
+    }
+    /* the streamer's request size and depth: the least in flight (block x depth) that
+     * reaches 95% of the best figure; measurements this short are noisy, and more in
+     * flight only costs memory and latency */
+    uint64_t least = UINT64_MAX;
+    for (int i = 0; i < prof->n_disk; i++) {
+        const struct hy_disk_point *pt = &prof->disk[i];
+        uint64_t inflight = (uint64_t)pt->block * pt->depth;
+        if (pt->bytes_per_s >= 0.95 * prof->disk_bw && inflight < least) {
+            least = inflight;
+            prof->disk_block = pt->block;
+            prof->disk_depth = pt->depth;
+        }
+    }
+    progress(pfn, user, "storage: random 4 KiB reads", (double)step++ / n_steps);
+    struct io_measure_params mp = {.path = path, .io = g_paths[ip].io, .random = true, .block = 4096,
+                                   .depth = 1, .max_bytes = size, .max_seconds = 0.5};
+    if ((rc = io_measure(&mp, &r)))
+        goto fail;
+    prof->disk_iops_qd1 = r.iops;
+    progress(pfn, user, "storage: random 4 KiB reads", (double)step++ / n_steps);
+    mp.depth = 32;
+    if ((rc = io_measure(&mp, &r)))
+        goto fail;
+    prof->disk_iops = r.iops;
+    prof->disk_iops_depth = 32;
+    progress(pfn, user, "storage: random 4 KiB reads", 1.0);
+    unlink(path);
+    if (!(prof->disk_bw > 0) || !(prof->disk_iops_qd1 > 0)) {
+        hy_err("storage measurement gave no figures");
+        return -EIO;
+    }
+    prof->disk_measured = true;
+    return 0;
+fail:
+    unlink(path);
+    return rc;
+}
+
+int profile_measure_gpu(struct hy_profile *prof)
+{
+    prof->has_gpu = false;
+#if HYPURA_CUDA
+    return cuda_profile_gpu(prof);
+#else
+    return 0;
+#endif
+}
+
+/* ---- JSON ----------------------------------------------------------------------------- */
+
+static void host_to_json(const struct hy_profile *p, cJSON *o)
+{
+    cJSON_AddStringToObject(o, "cpu_model", p->cpu_model);
+    cJSON_AddNumberToObject(o, "n_cores", p->n_cores);
+    cJSON_AddStringToObject(o, "simd", p->simd);
+    cJSON_AddNumberToObject(o, "cpu_flops", p->cpu_flops);
+    cJSON_AddNumberToObject(o, "cpu_flops_1t", p->cpu_flops_1t);
+    cJSON_AddNumberToObject(o, "cpu_matvec_flops", p->cpu_matvec_flops);
+    cJSON_AddNumberToObject(o, "cpu_matmul_flops", p->cpu_matmul_flops);
+    cJSON_AddNumberToObject(o, "ram_total", (double)p->ram_total);
+    cJSON_AddNumberToObject(o, "mem_bw", p->mem_bw);
+    cJSON_AddNumberToObject(o, "mem_bw_1t", p->mem_bw_1t);
+    cJSON_AddBoolToObject(o, "has_gpu", p->has_gpu);
+    if (p->has_gpu) {
+        cJSON_AddStringToObject(o, "gpu_name", p->gpu_name);
+        cJSON_AddNumberToObject(o, "vram_total", (double)p->vram_total);
+        cJSON_AddNumberToObject(o, "vram_free", (double)p->vram_free);
+        cJSON_AddNumberToObject(o, "gpu_mem_bw", p->gpu_mem_bw);
+        cJSON_AddNumberToObject(o, "gpu_h2d_bw", p->gpu_h2d_bw);
+        cJSON_AddNumberToObject(o, "gpu_flops", p->gpu_flops);
+    }
+    cJSON_AddBoolToObject(o, "measured", p->measured);
+    cJSON_AddNumberToObject(o, "measure_seconds", p->measure_seconds);
+    cJSON_AddNumberToObject(o, "measured_at", (double)p->measured_at);
+}
+
+static void disk_to_json(const struct hy_profile *p, cJSON *o)
+{
+    cJSON_AddStringToObject(o, "disk_path", p->disk_path);
+    cJSON_AddStringToObject(o, "disk_dev", p->disk_dev);
+    cJSON_AddStringToObject(o, "disk_io", p->disk_io);
+    cJSON_AddNumberToObject(o, "disk_bw", p->disk_bw);
+    cJSON_AddNumberToObject(o, "disk_block", p->disk_block);
+    cJSON_AddNumberToObject(o, "disk_depth", p->disk_depth);
+    cJSON_AddNumberToObject(o, "disk_iops", p->disk_iops);
+    cJSON_AddNumberToObject(o, "disk_iops_depth", p->disk_iops_depth);
+    cJSON_AddNumberToObject(o, "disk_iops_qd1", p->disk_iops_qd1);
+    cJSON_AddBoolToObject(o, "disk_measured", p->disk_measured);
+    cJSON *arr = cJSON_AddArrayToObject(o, "disk_seq");
+    for (int i = 0; arr && i < p->n_disk; i++) {
+        cJSON *pt = cJSON_CreateObject();
+        cJSON_AddNumberToObject(pt, "block", p->disk[i].block);
+        cJSON_AddNumberToObject(pt, "depth", p->disk[i].depth);
+        cJSON_AddNumberToObject(pt, "bytes_per_s", p->disk[i].bytes_per_s);
+        cJSON_AddItemToArray(arr, pt);
+    }
+}
+
+char *profile_to_json(const struct hy_profile *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    host_to_json(p, o);
+    cJSON_AddNumberToObject(o, "ram_available", (double)p->ram_available);
+    cJSON_AddNumberToObject(o, "cgroup_limit", (double)p->cgroup_limit);
+    cJSON_AddNumberToObject(o, "cgroup_usage", (double)p->cgroup_usage);
+    cJSON_AddNumberToObject(o, "cgroup_version", p->cgroup_version);
+    disk_to_json(p, o);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+char *hy_profile_json(const struct hy_profile *prof)
+{
+    return profile_to_json(prof);
+}
+
+static void j_str(const cJSON *o, const char *k, char *dst, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (cJSON_IsString(v) && v->valuestring)
+        snprintf(dst, cap, "%s", v->valuestring);
+}
+
+static void j_num(const cJSON *o, const char *k, double *dst)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble >= 0)
+        *dst = v->valuedouble;
+}
+
+static void j_u64(const cJSON *o, const char *k, uint64_t *dst)
+{
+    double d = -1;
+    j_num(o, k, &d);
+    if (d >= 0 && d < 1.8e19)
+        *dst = (uint64_t)d;
+}
+
+static void j_u32(const cJSON *o, const char *k, uint32_t *dst)
+{
+    double d = -1;
+    j_num(o, k, &d);
+    if (d >= 0 && d <= 4294967295.0)
+        *dst = (uint32_t)d;
+}
+
+static void j_int(const cJSON *o, const char *k, int *dst)
+{
+    double d = -1;
+    j_num(o, k, &d);
+    if (d >= 0 && d <= 1e6)
+        *dst = (int)d;
+}
+
+static void j_bool(const cJSON *o, const char *k, bool *dst)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (cJSON_IsBool(v))
+        *dst = cJSON_IsTrue(v);
+}
+
+static void host_from_json(const cJSON *o, struct hy_profile *p)
+{
+    j_str(o, "cpu_model", p->cpu_model, sizeof p->cpu_model);
+    j_int(o, "n_cores", &p->n_cores);
+    j_str(o, "simd", p->simd, sizeof p->simd);
+    j_num(o, "cpu_flops", &p->cpu_flops);
+    j_num(o, "cpu_flops_1t", &p->cpu_flops_1t);
+    j_num(o, "cpu_matvec_flops", &p->cpu_matvec_flops);
+    j_num(o, "cpu_matmul_flops", &p->cpu_matmul_flops);
+    j_u64(o, "ram_total", &p->ram_total);
+    j_num(o, "mem_bw", &p->mem_bw);
+    j_num(o, "mem_bw_1t", &p->mem_bw_1t);
+    j_bool(o, "has_gpu", &p->has_gpu);
+    j_str(o, "gpu_name", p->gpu_name, sizeof p->gpu_name);
+    j_u64(o, "vram_total", &p->vram_total);
+    j_u64(o, "vram_free", &p->vram_free);
+    j_num(o, "gpu_mem_bw", &p->gpu_mem_bw);
+    j_num(o, "gpu_h2d_bw", &p->gpu_h2d_bw);
+    j_num(o, "gpu_flops", &p->gpu_flops);
+    j_bool(o, "measured", &p->measured);
+    j_num(o, "measure_seconds", &p->measure_seconds);
+    double at = 0;
+    j_num(o, "measured_at", &at);
+    p->measured_at = (int64_t)at;
+}
+
+static void disk_from_json(const cJSON *o, struct hy_profile *p)
+{
+    j_str(o, "disk_path", p->disk_path, sizeof p->disk_path);
+    j_str(o, "disk_dev", p->disk_dev, sizeof p->disk_dev);
+    j_str(o, "disk_io", p->disk_io, sizeof p->disk_io);
+    j_num(o, "disk_bw", &p->disk_bw);
+    j_u32(o, "disk_block", &p->disk_block);
+    j_u32(o, "disk_depth", &p->disk_depth);
+    j_num(o, "disk_iops", &p->disk_iops);
+    j_u32(o, "disk_iops_depth", &p->disk_iops_depth);
+    j_num(o, "disk_iops_qd1", &p->disk_iops_qd1);
+    j_bool(o, "disk_measured", &p->disk_measured);
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "disk_seq");
+    const cJSON *pt;
+    int n = 0;
+    cJSON_ArrayForEach(pt, arr)
+    {
+        if (n >= HY_PROFILE_MAX_DISK)
+            break;
+        struct hy_disk_point d = {0};
+        j_u32(pt, "block", &d.block);
+        j_u32(pt, "depth", &d.depth);
+        j_num(pt, "bytes_per_s", &d.bytes_per_s);
+        if (d.block && d.depth && d.bytes_per_s > 0)
+            p->disk[n++] = d;
+    }
+    p->n_disk = n;
+}
+
+int profile_from_json(const char *json, struct hy_profile *p)
+{
+    cJSON *o = cJSON_Parse(json);
+    if (!o || !cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        hy_err("not a profile (JSON object expected)");
+        return -EINVAL;
+    }
+    host_from_json(o, p);
+    disk_from_json(o, p);
+    j_u64(o, "ram_available", &p->ram_available);
+    j_u64(o, "cgroup_limit", &p->cgroup_limit);
+    j_u64(o, "cgroup_usage", &p->cgroup_usage);
+    j_int(o, "cgroup_version", &p->cgroup_version);
+    cJSON_Delete(o);
+    return 0;
+}
+
+/* ---- the cache ------------------------------------------------------------------------ */
+
+int profile_cache_dir(char *buf, size_t cap)
+{
+    const char *x = getenv("XDG_CACHE_HOME");
+    int n;
+    if (x && *x) {
+        n = snprintf(buf, cap, "%s/hypura", x);
+    } else {
+        const char *home = getenv("HOME");
+        if (!home || !*home) {
+            hy_err("neither XDG_CACHE_HOME nor HOME is set");
+            return -ENOENT;
+        }
+        n = snprintf(buf, cap, "%s/.cache/hypura", home);
+    }
+    if (n < 0 || (size_t)n >= cap) {
+        hy_err("cache directory path too long");
+        return -ENAMETOOLONG;
+    }
+    return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* The cache file: {"version", "host": {...}, "disks": {"<dev id>": {...}}}. */
+static cJSON *cache_load(const char *file)
+{
+    struct stat st;
+    if (stat(file, &st) != 0 || st.st_size <= 0 || st.st_size > (1 << 20))
+        return NULL;
+    char *buf = malloc((size_t)st.st_size + 1);
+    if (!buf)
+        return NULL;
+    cJSON *o = NULL;
+    if (read_small(file, buf, (size_t)st.st_size + 1) > 0)
+        o = cJSON_Parse(buf);
+    free(buf);
+    if (o) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "version");
+        if (!cJSON_IsNumber(v) || v->valueint != PROFILE_VERSION) {
+            cJSON_Delete(o);
+            o = NULL;
+        }
+    }
+    return o;
+}
+
+static int cache_save(const char *dir, const char *file, cJSON *o)
+{
+    int rc = mkdir_p(dir);
+    if (rc) {
+        hy_err("cannot create %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    char *s = cJSON_Print(o);
+    if (!s)
+        return -ENOMEM;
+    char tmp[PATH_MAX + 64];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", file, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        rc = -errno;
+        free(s);
+        hy_err("cannot write %s: %s", tmp, strerror(-rc));
+        return rc;
+    }
+    bool ok = fputs(s, f) >= 0;
+    ok &= fputc('\n', f) != EOF;
+    ok &= fclose(f) == 0;
+    free(s);
+    if (!ok || rename(tmp, file) != 0) {
+        rc = -errno ? -errno : -EIO;
+        unlink(tmp);
+        hy_err("cannot write %s", file);
+        return rc;
+    }
+    return 0;
+}
+
+static bool host_matches(const struct hy_profile *cached, const struct hy_profile *now)
+{
+    return cached->measured && !strcmp(cached->cpu_model, now->cpu_model) &&
+           cached->n_cores == now->n_cores && cached->ram_total == now->ram_total;
+}
+
+int hy_profile_get(const struct hy_profile_params *pp, struct hy_profile *out)
+{
+    struct hy_profile_params dflt = hy_profile_default_params();
+    const struct hy_profile_params *p = pp ? pp : &dflt;
+    char cdir[PATH_MAX], file[PATH_MAX + 32];
+    int rc = profile_cache_dir(cdir, sizeof cdir);
+    if (rc)
+        return rc;
+    snprintf(file, sizeof file, "%s/profile.json", cdir);
+    const char *dir = p->dir && *p->dir ? p->dir : cdir;
+    if (!p->dir && !p->no_measure && (rc = mkdir_p(cdir))) {
+        hy_err("cannot create %s: %s", cdir, strerror(-rc));
+        return rc;
+    }
+
+    struct hy_profile now;
+    profile_defaults(&now);
+    profile_read_memory(&now);
+    cpu_model_name(now.cpu_model, sizeof now.cpu_model);
+    now.n_cores = n_usable_cpus();
+    char dev[64] = "";
+    bool have_dev = profile_disk_id(dir, dev, sizeof dev) == 0;
+    if (!have_dev && !p->no_measure)
+        return -ENOENT; /* profile_disk_id said why */
+    hy_clear_error();
+
+    cJSON *cache = cache_load(file);
+    struct hy_profile prof = now;
+    bool host_ok = false, disk_ok = false;
+    if (cache) {
+        struct hy_profile c;
+        profile_defaults(&c);
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(cache, "host");
+        if (cJSON_IsObject(h)) {
+            host_from_json(h, &c);
+            if (host_matches(&c, &now) && !p->force) {
+                host_from_json(h, &prof);
+                host_ok = true;
+            }
+        }
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cache, "disks"), dev);
+        if (have_dev && cJSON_IsObject(d) && !p->force) {
+            disk_from_json(d, &prof);
+            disk_ok = prof.disk_measured && prof.disk_bw > 0 && prof.disk_iops_qd1 > 0;
+        }
+    }
+    /* live figures always come from now */
+    prof.ram_available = now.ram_available;
+    prof.cgroup_limit = now.cgroup_limit;
+    prof.cgroup_usage = now.cgroup_usage;
+    prof.cgroup_version = now.cgroup_version;
+
+    if (p->no_measure || (host_ok && disk_ok)) {
+        cJSON_Delete(cache);
+        prof.from_cache = host_ok && disk_ok;
+        if (!disk_ok)
+            snprintf(prof.disk_dev, sizeof prof.disk_dev, "%s", dev);
+        *out = prof;
+        return 0;
+    }
+
+    double t0 = hy_now();
+    if (!host_ok) {
+        if ((rc = profile_measure_cpu(&prof, p->progress, p->user)))
+            goto fail;
+        progress(p->progress, p->user, "gpu", 0.0);
+        if ((rc = profile_measure_gpu(&prof)))
+            goto fail;
+        progress(p->progress, p->user, "gpu", 1.0);
+        prof.measured = true;
+        prof.measured_at = (int64_t)time(NULL);
+    }
+    if (!disk_ok && (rc = profile_measure_storage(&prof, dir, p->progress, p->user)))
+        goto fail;
+    prof.measure_seconds = hy_now() - t0;
+
+    /* merge into the cache: other devices' entries are kept */
+    if (!cache || !cJSON_IsObject(cache)) {
+        cJSON_Delete(cache);
+        cache = cJSON_CreateObject();
+    }
+    if (cache) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cache, "version");
+        cJSON_AddNumberToObject(cache, "version", PROFILE_VERSION);
+        cJSON *h = cJSON_CreateObject();
+        host_to_json(&prof, h);
+        cJSON_DeleteItemFromObjectCaseSensitive(cache, "host");
+        cJSON_AddItemToObject(cache, "host", h);
+        cJSON *disks = cJSON_GetObjectItemCaseSensitive(cache, "disks");
+        if (!cJSON_IsObject(disks)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(cache, "disks");
+            disks = cJSON_AddObjectToObject(cache, "disks");
+        }
+        cJSON *d = cJSON_CreateObject();
+        disk_to_json(&prof, d);
+        cJSON_DeleteItemFromObjectCaseSensitive(disks, prof.disk_dev);
+        cJSON_AddItemToObject(disks, prof.disk_dev, d);
+        if ((rc = cache_save(cdir, file, cache)))
+            LOG_WARN("profile not cached: %s", hy_last_error());
+        hy_clear_error();
+    }
+    cJSON_Delete(cache);
+    *out = prof;
+    return 0;
+fail:
+    cJSON_Delete(cache);
+    return rc;
+}
+
+/* ---- budgets -------------------------------------------------------------------------- */
+
+int profile_resolve_budgets(const struct hy_profile *prof, uint64_t *ram_budget,
+                            uint64_t *gpu_budget, bool no_gpu)
+{
+    char b1[32], b2[32];
+    uint64_t avail = prof->ram_available ? prof->ram_available : prof->ram_total;
+    if (prof->cgroup_limit) {
+        uint64_t room = prof->cgroup_limit > prof->cgroup_usage ? prof->cgroup_limit - prof->cgroup_usage : 0;
+        avail = HY_MIN(avail, room);
+        if (*ram_budget > prof->cgroup_limit) {
+            hy_err("RAM budget %s is above the memory cgroup limit %s that applies to this "
+                   "process (cgroup v%d)",
+                   hy_format_size(*ram_budget, b1, sizeof b1),
+                   hy_format_size(prof->cgroup_limit, b2, sizeof b2), prof->cgroup_version);
+            return -EINVAL;
+        }
+    }
+    if (!*ram_budget) {
+        /* headroom for the rest of the system and this process's own code and stacks */
+        uint64_t head = HY_MAX(512ull << 20, avail / 10);
+        if (avail <= head) {
+            hy_err("only %s of RAM is available: too little to run a model",
+                   hy_format_size(avail, b1, sizeof b1));
+            return -ENOMEM;
+        }
+        *ram_budget = avail - head;
+    }
+    if (no_gpu || !prof->has_gpu) {
+        *gpu_budget = 0;
+    } else if (!*gpu_budget) {
+        uint64_t head = HY_MAX(256ull << 20, prof->vram_free / 20);
+        *gpu_budget = prof->vram_free > head ? prof->vram_free - head : 0;
+    } else if (prof->vram_total && *gpu_budget > prof->vram_total) {
+        hy_err("GPU budget %s is above the GPU's memory %s",
+               hy_format_size(*gpu_budget, b1, sizeof b1), hy_format_size(prof->vram_total, b2, sizeof b2));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ---- cost-model lookups --------------------------------------------------------------- */
+
+/* Bandwidth at one measured depth for a request size: the time per request is
+ * interpolated linearly between measured sizes (constant below the smallest: latency-
+ * bound), so reading more never takes less time. 0 when that depth has no points. */
+/* The measured figure at a grid point, raised to the best of the points it dominates:
+ * a reader can always use fewer requests in flight, or split a request, so a noisy
+ * table never makes more depth or bigger requests look slower. */
+static double envelope(const struct hy_profile *prof, uint32_t block, uint32_t depth)
+{
+    double v = 0;
+    for (int i = 0; i < prof->n_disk; i++)
+        if (prof->disk[i].block <= block && prof->disk[i].depth <= depth)
+            v = fmax(v, prof->disk[i].bytes_per_s);
+    return v;
+}
+
+static double bw_at_depth(const struct hy_profile *prof, uint32_t depth, double block)
+{
+    const struct hy_disk_point *lo = NULL, *hi = NULL;
+    for (int i = 0; i < prof->n_disk; i++) {
+        const struct hy_disk_point *d = &prof->disk[i];
+        if (d->depth != depth || !(d->bytes_per_s > 0))
+            continue;
+        if (d->block <= block && (!lo || d->block > lo->block))
+            lo = d;
+        if (d->block >= block && (!hi || d->block < hi->block))
+            hi = d;
+    }
+    if (!lo && !hi)
+        return 0;
+    double blo = lo ? envelope(prof, lo->block, depth) : 0, bhi = hi ? envelope(prof, hi->block, depth) : 0;
+    if (!lo) /* below every size: one request costs what the smallest one does */
+        return block / ((double)hi->block / bhi);
+    if (!hi || hi == lo)
+        return blo;
+    double t0 = lo->block / blo, t1 = fmax(t0, hi->block / bhi);
+    double f = (block - lo->block) / ((double)hi->block - lo->block);
+    return block / (t0 + f * (t1 - t0));
+}
+
+double profile_seq_bw(const struct hy_profile *prof, uint64_t block, double depth)
+{
+    /* the measured depths around the one asked for; bandwidth interpolated between */
+    uint32_t d0 = 0, d1 = 0, dmin = 0;
+    for (int i = 0; i < prof->n_disk; i++) {
+        uint32_t d = prof->disk[i].depth;
+        if (!dmin || d < dmin)
+            dmin = d;
+        if (d <= depth && d > d0)
+            d0 = d;
+        if (d >= depth && (!d1 || d < d1))
+            d1 = d;
+    }
+    if (dmin) {
+        if (!d0)
+            d0 = dmin;
+        if (!d1)
+            d1 = d0;
+        double b0 = bw_at_depth(prof, d0, (double)block), b1 = bw_at_depth(prof, d1, (double)block);
+        if (b0 > 0 && b1 > 0) {
+            if (d1 == d0 || depth <= d0)
+                return b0;
+            return b0 + (b1 - b0) * (depth - d0) / ((double)d1 - d0);
+        }
+    }
+    /* no table (defaults): the best figure, scaled down for small requests */
+    double bw = prof->disk_bw;
+    if (prof->disk_iops_qd1 > 0)
+        bw = fmin(bw, prof->disk_iops_qd1 * fmax(depth, 1) * (double)block);
+    return bw > 0 ? bw : 1e6;
+}
+
+double profile_read_seconds(const struct hy_profile *prof, uint64_t n, uint64_t bytes)
+{
+    if (!n || !bytes)
+        return 0;
+    uint32_t blk = prof->disk_block ? prof->disk_block : (1u << 20);
+    uint32_t dep = prof->disk_depth ? prof->disk_depth : 8;
+    uint64_t per = HY_ALIGN_UP(bytes, 4096);
+    uint64_t b = HY_MIN((uint64_t)blk, per);
+    /* requests in flight: fractional for a partial last chunk, so that time grows
+     * smoothly with size */
+    double depth = fmin((double)dep, (double)n * (double)per / (double)b);
+    double bw = profile_seq_bw(prof, b, depth);
+    double lat = prof->disk_iops_qd1 > 0 ? 1.0 / prof->disk_iops_qd1 : 1e-4;
+    return fmax(lat, (double)n * (double)per / bw);
+}
+
+double profile_cpu_matvec_flops(const struct hy_profile *prof)
+{
+    /* until the quantized kernels' own rate is measured: dequantising costs about half
+     * of the f32 FMA peak */
+    if (prof->cpu_matvec_flops > 0)
+        return prof->cpu_matvec_flops;
+    return prof->cpu_flops > 0 ? prof->cpu_flops * 0.5 : 1e9;
+}
+
+double profile_cpu_matmul_flops(const struct hy_profile *prof)
+{
+    /* integer dot products (VNNI, dotprod) reach about the f32 FMA peak in matrix-matrix
+     * products; a placeholder until measured */
+    if (prof->cpu_matmul_flops > 0)
+        return prof->cpu_matmul_flops;
+    return prof->cpu_flops > 0 ? prof->cpu_flops : 1e9;
+}

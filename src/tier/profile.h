@@ -1,0 +1,67 @@
+/* The hardware profile: what the planner knows about this machine (CPU, memory and its
+ * cgroup limit, memory bandwidth, compute rate, the storage holding the model, the GPU).
+ * struct hy_profile itself is plain data declared in include/hypura.h; this header adds
+ * the pieces the library uses: measuring each part, the JSON cache, the live memory
+ * figures, budget resolution, and the lookups the planner's cost model makes.
+ *
+ * Not owned here: how storage is measured (io/iomeasure.h), what the figures mean for a
+ * model (plan.h). */
+#ifndef HY_TIER_PROFILE_H
+#define HY_TIER_PROFILE_H
+
+#include "hypura.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Conservative figures for a machine nothing was measured on (measured = false): used
+ * by tests and by `--no-measure` paths so a plan never needs hardware. */
+void profile_defaults(struct hy_profile *prof);
+
+/* Live memory figures: ram_total, ram_available (MemAvailable), and the tightest cgroup
+ * memory limit that applies to this process (v1 memory.limit_in_bytes or v2 memory.max,
+ * the process's own cgroup and its ancestors) with that cgroup's usage. Reads /proc and
+ * /sys/fs/cgroup; absent files mean no limit. */
+int profile_read_memory(struct hy_profile *prof);
+
+/* Parse the memory-cgroup limit for the cgroup paths in a /proc/self/cgroup text,
+ * looking the limit files up under v1_root (the memory controller's mount) and v2_root
+ * (the cgroup2 mount). Split out so tests can point it at a fake tree. Sets *limit
+ * (0 = none), *usage and *version. */
+int profile_cgroup_limit(const char *proc_cgroup, const char *v1_root, const char *v2_root,
+                         uint64_t *limit, uint64_t *usage, int *version);
+
+/* The measurements (each fills its part of prof; progress may be NULL). */
+int profile_measure_cpu(struct hy_profile *prof, hy_progress_fn progress, void *user);
+int profile_measure_storage(struct hy_profile *prof, const char *dir, hy_progress_fn progress,
+                            void *user);
+/* The GPU part (CUDA builds; a no-op returning 0 with has_gpu false otherwise). */
+int profile_measure_gpu(struct hy_profile *prof);
+
+/* Storage identity of dir: "major:minor name" of the block device holding it. */
+int profile_disk_id(const char *dir, char *buf, size_t cap);
+
+/* JSON round trip (the cache format). from_json fills only the fields present. */
+char *profile_to_json(const struct hy_profile *prof);
+int profile_from_json(const char *json, struct hy_profile *prof);
+
+/* The cache directory ($XDG_CACHE_HOME/hypura or ~/.cache/hypura) into buf. */
+int profile_cache_dir(char *buf, size_t cap);
+
+/* Resolve budgets for a plan: 0 = automatic (available minus headroom, capped by the
+ * cgroup limit; VRAM free minus headroom). A RAM budget above the cgroup limit is
+ * -EINVAL with a message naming both. */
+int profile_resolve_budgets(const struct hy_profile *prof, uint64_t *ram_budget,
+                            uint64_t *gpu_budget, bool no_gpu);
+
+/* Cost-model lookups. */
+/* Sequential direct-read bandwidth at this request size and queue depth (bytes/s),
+ * interpolated between measured points (time per request linear in the size, bandwidth
+ * linear in the depth), latency-bound below the smallest size. */
+double profile_seq_bw(const struct hy_profile *prof, uint64_t block, double depth);
+/* Seconds to read n requests of `bytes` each, all submitted at once. */
+double profile_read_seconds(const struct hy_profile *prof, uint64_t n, uint64_t bytes);
+double profile_cpu_matvec_flops(const struct hy_profile *prof);
+double profile_cpu_matmul_flops(const struct hy_profile *prof);
+
+#endif
