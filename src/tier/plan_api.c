@@ -20,6 +20,17 @@ struct plan_file_params plan_file_default_params(void)
     return p;
 }
 
+static int plan_header(struct hy_plan *h, const struct plan_file_params *p)
+{
+    int rc, n = 0;
+    if ((rc = plan_input_from_gguf(h->g, &h->hp, &h->t, &n)))
+        return rc;
+    h->prof = *p->profile;
+    h->params = p->plan;
+    struct plan_input in = {.hp = &h->hp, .t = h->t, .n_tensors = n};
+    return plan_build(&in, &h->prof, &h->params, &h->pl);
+}
+
 int plan_file_open(struct hy_file *f, const struct plan_file_params *p, struct hy_plan **out)
 {
     *out = NULL;
@@ -32,20 +43,34 @@ int plan_file_open(struct hy_file *f, const struct plan_file_params *p, struct h
         hy_err("out of memory");
         return -ENOMEM;
     }
-    int rc, n = 0;
-    if ((rc = gguf_open(&h->g, f)) || (rc = hparams_load(&h->hp, h->g)) ||
-        (rc = plan_input_from_gguf(h->g, &h->hp, &h->t, &n)))
-        goto fail;
-    h->prof = *p->profile;
-    h->params = p->plan;
-    struct plan_input in = {.hp = &h->hp, .t = h->t, .n_tensors = n};
-    if ((rc = plan_build(&in, &h->prof, &h->params, &h->pl)))
-        goto fail;
+    h->own_g = true;
+    int rc;
+    if ((rc = gguf_open(&h->g, f)) || (rc = hparams_load(&h->hp, h->g)) || (rc = plan_header(h, p))) {
+        hy_plan_free(h);
+        return rc;
+    }
     *out = h;
     return 0;
-fail:
-    hy_plan_free(h);
-    return rc;
+}
+
+int plan_gguf(const struct gguf *g, const struct hparams *hp, const struct plan_file_params *p,
+              struct hy_plan **out)
+{
+    *out = NULL;
+    struct hy_plan *h = calloc(1, sizeof *h);
+    if (!h) {
+        hy_err("out of memory");
+        return -ENOMEM;
+    }
+    h->g = (struct gguf *)g;
+    h->hp = *hp;
+    int rc = plan_header(h, p);
+    if (rc) {
+        hy_plan_free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
 }
 
 void hy_plan_free(hy_plan *h)
@@ -54,7 +79,8 @@ void hy_plan_free(hy_plan *h)
         return;
     plan_free(h->pl);
     free(h->t);
-    gguf_free(h->g);
+    if (h->own_g)
+        gguf_free(h->g);
     free(h);
 }
 
@@ -64,15 +90,12 @@ struct hy_plan_params hy_plan_default_params(void)
     return p;
 }
 
-int hy_plan_file(const char *path, const struct hy_plan_params *pp, hy_plan **out)
+int plan_resolve(const char *path, const struct hy_plan_params *p, struct hy_profile *prof,
+                 struct plan_file_params *fp)
 {
-    *out = NULL;
-    struct hy_plan_params dflt = hy_plan_default_params();
-    const struct hy_plan_params *p = pp ? pp : &dflt;
-    struct hy_profile prof;
     int rc;
     if (p->profile) {
-        prof = *p->profile;
+        *prof = *p->profile;
     } else {
         /* profile the model's device; where we cannot write a test file there, the
          * cache directory's device stands in (said once) */
@@ -92,28 +115,40 @@ int hy_plan_file(const char *path, const struct hy_plan_params *pp, hy_plan **ou
             /* the cached figures for the model's own device still count */
             struct hy_profile_params q = pr;
             q.no_measure = true;
-            if (hy_profile_get(&q, &prof) == 0 && prof.disk_measured && prof.measured) {
+            if (hy_profile_get(&q, prof) == 0 && prof->disk_measured && prof->measured) {
                 pr.no_measure = true;
             } else {
                 LOG_WARN("%s is not writable: storage figures measured in the cache directory instead", dir);
                 pr.dir = NULL;
             }
         }
-        if ((rc = hy_profile_get(&pr, &prof)))
+        if ((rc = hy_profile_get(&pr, prof)))
             return rc;
     }
     uint64_t ram = p->ram_budget, gpu = p->gpu_budget;
-    if ((rc = profile_resolve_budgets(&prof, &ram, &gpu, p->no_gpu)))
+    if ((rc = profile_resolve_budgets(prof, &ram, &gpu, p->no_gpu)))
         return rc;
-    struct plan_file_params fp = plan_file_default_params();
-    fp.profile = &prof;
-    fp.plan.ram_budget = ram;
-    fp.plan.gpu_budget = gpu;
-    fp.plan.n_ctx = p->n_ctx;
+    *fp = plan_file_default_params();
+    fp->profile = prof;
+    fp->plan.ram_budget = ram;
+    fp->plan.gpu_budget = gpu;
+    fp->plan.n_ctx = p->n_ctx;
     if (p->n_batch)
-        fp.plan.n_batch = p->n_batch;
-    fp.plan.n_threads = p->n_threads > 0 ? p->n_threads : prof.n_cores;
-    fp.plan.force_mode = p->mode;
+        fp->plan.n_batch = p->n_batch;
+    fp->plan.n_threads = p->n_threads > 0 ? p->n_threads : prof->n_cores;
+    fp->plan.force_mode = p->mode;
+    return 0;
+}
+
+int hy_plan_file(const char *path, const struct hy_plan_params *pp, hy_plan **out)
+{
+    *out = NULL;
+    struct hy_plan_params dflt = hy_plan_default_params();
+    struct hy_profile prof;
+    struct plan_file_params fp;
+    int rc = plan_resolve(path, pp ? pp : &dflt, &prof, &fp);
+    if (rc)
+        return rc;
     struct hy_file *f;
     if ((rc = file_open(&f, path)))
         return rc;

@@ -16,6 +16,7 @@ struct gguf;
 /* The public hy_plan handle. */
 struct hy_plan {
     struct gguf *g;                 /* the header; tensor names point into it */
+    bool own_g;                     /* g is freed with the plan */
     struct hparams hp;
     struct plan_tensor_in *t;       /* (n_tensors) */
     struct plan_params params;      /* as planned (budgets resolved) */
@@ -31,5 +32,14 @@ struct plan_file_params plan_file_default_params(void);
 
 /* Parse f's header and plan it. f stays the caller's (it is not kept). */
 int plan_file_open(struct hy_file *f, const struct plan_file_params *p, struct hy_plan **out);
+/* Plan a header already parsed; g and hp are borrowed and must outlive the plan. */
+int plan_gguf(const struct gguf *g, const struct hparams *hp, const struct plan_file_params *p,
+              struct hy_plan **out);
+
+/* What hy_plan_file does before planning: get the profile for the model at path
+ * (measuring the model's storage on first use, unless p->no_measure), resolve the budgets
+ * (defaults; a RAM budget above a cgroup limit refused) and fill out. */
+int plan_resolve(const char *path, const struct hy_plan_params *p, struct hy_profile *prof,
+                 struct plan_file_params *out);
 
 #endif
