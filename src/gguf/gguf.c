@@ -79,7 +79,10 @@ static int rd_bytes(struct rd *r, void *dst, uint64_t n, const char *what)
             r->pos += k;
             continue;
         }
-        size_t want = (size_t)HY_MIN((uint64_t)r->cap, r->f->size - r->pos);
+        /* grow the read size as the header proves long: a small header costs a small
+         * read, so reading a header barely touches the tensor data after it */
+        size_t chunk = r->len ? HY_MIN(r->cap, r->len * 2) : 16384;
+        size_t want = (size_t)HY_MIN((uint64_t)chunk, r->f->size - r->pos);
         int rc = file_read_at(r->f, r->buf, want, r->pos);
         if (rc)
             return rc;
