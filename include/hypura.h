@@ -46,6 +46,8 @@ enum hy_io_mode {
     HY_IO_MMAP,      /* naive baseline: map the file and let the page cache do the rest */
 };
 
+struct hy_plan;
+
 struct hy_model_params {
     int n_threads;          /* compute threads; 0 = number of online CPUs */
     uint64_t ram_budget;    /* bytes; 0 = what is available minus headroom, capped by cgroup */
@@ -56,6 +58,8 @@ struct hy_model_params {
     bool vocab_only;        /* load metadata and tokenizer only; no weights */
     bool header_only;       /* metadata and tensor table only (inspect): nothing else read */
     const char *plan_mode;  /* NULL = planner decides; else "resident", "ffn-stream", ... */
+    void (*progress)(const char *stage, double frac, void *user);  /* hardware measuring */
+    void *progress_user;
 };
 struct hy_model_params hy_model_default_params(void);
 
@@ -74,6 +78,16 @@ struct hy_model_desc {
 void hy_model_describe(const hy_model *m, struct hy_model_desc *out);
 /* The RAM budget the model's plan was made for, in bytes. */
 uint64_t hy_model_ram_budget(const hy_model *m);
+/* The plan the weights were placed by (NULL for a model loaded without weights). */
+const struct hy_plan *hy_model_plan(const hy_model *m);
+/* The plan's predicted prompt and decode speed, tok/s (0 when there is no plan). */
+void hy_model_predicted(const hy_model *m, double *prompt_tps, double *decode_tps);
+/* The disk ceiling of this plan's budget: bytes that must come from storage per decoded
+ * token (weights used per token minus what the budget can hold besides the KV cache and
+ * buffers) and the profiled storage bandwidth; ceiling tok/s = bw / must. */
+void hy_model_disk_ceiling(const hy_model *m, double *must_bytes, double *disk_bw);
+/* Evict a file from the page cache (the start of a cold run). 0 or -errno. */
+int hy_drop_page_cache(const char *path);
 
 /* ---- inspection: metadata and tensors (also for a model loaded with vocab_only) ---- */
 int64_t hy_model_meta_count(const hy_model *m);

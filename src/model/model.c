@@ -4,7 +4,10 @@
 #include "model/model.h"
 #include "gguf/gguf.h"
 #include "io/file.h"
+#include "io/ioq.h"
+#include "io/stream.h"
 #include "quant/quant.h"
+#include "tier/plan_file.h"
 #include "tokenizer/tokenizer.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -151,43 +154,122 @@ static int tensors_init(hy_model *m)
 
 /* ---- placing weights ----------------------------------------------------------------- */
 
+/* A run of RAM-tier tensors read with one widened direct read. */
+struct run {
+    uint64_t off, end;       /* wanted bytes in the file */
+    struct file_span span;
+    size_t arena_off;        /* where span.off lands in the arena */
+};
+
+static int cmp_by_off(const void *a, const void *b)
+{
+    const struct tensor *x = *(struct tensor *const *)a, *y = *(struct tensor *const *)b;
+    return x->file_off < y->file_off ? -1 : x->file_off > y->file_off;
+}
+
+/* Tensors closer than this are read as one run (the gap is read along). */
+#define LOAD_GAP_MAX (64u << 10)
+#define LOAD_CHUNK (8u << 20)
+
 /* Read every RAM-tier tensor into one anonymous arena (not the page cache: memory
- * pressure cannot evict it). Adjacent tensors are read together. */
+ * pressure cannot evict it, and a budgeted run does not grow the cache), by runs of
+ * adjacent tensors, with direct I/O at queue depth. */
 static int load_arena(hy_model *m)
 {
-    size_t total = 0;
+    int n = 0;
+    struct tensor **order = malloc(sizeof *order * (size_t)(m->n_tensors ? m->n_tensors : 1));
+    struct run *runs = malloc(sizeof *runs * (size_t)(m->n_tensors ? m->n_tensors : 1));
+    struct ioq *q = NULL;
+    int rc = -ENOMEM, n_runs = 0;
+    if (!order || !runs)
+        goto out;
     for (int i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].tier == 1 /* TIER_RAM */)
-            total += HY_ALIGN_UP((size_t)m->tensors[i].nbytes, 64);
+        if (m->tensors[i].tier == TIER_RAM || m->tensors[i].tier == TIER_GPU)
+            order[n++] = &m->tensors[i];
+    qsort(order, (size_t)n, sizeof *order, cmp_by_off);
+    uint32_t align = m->dfile->align ? m->dfile->align : 1;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        struct tensor *t = order[i];
+        struct run *r = n_runs ? &runs[n_runs - 1] : NULL;
+        if (r && t->file_off >= r->off && t->file_off <= r->end + LOAD_GAP_MAX) {
+            r->end = HY_MAX(r->end, t->file_off + t->nbytes);
+            continue;
+        }
+        runs[n_runs++] = (struct run){.off = t->file_off, .end = t->file_off + t->nbytes};
+    }
+    for (int i = 0; i < n_runs; i++) {
+        if ((rc = file_widen(runs[i].off, runs[i].end - runs[i].off, align, &runs[i].span)))
+            goto out;
+        runs[i].arena_off = total;
+        total += HY_ALIGN_UP((size_t)runs[i].span.len, 4096);
+    }
+    rc = 0;
     if (!total)
-        return 0;
+        goto out;
     void *a = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (a == MAP_FAILED) {
         char b[32];
         hy_err("cannot allocate %s for resident weights", hy_format_size(total, b, sizeof b));
-        return -ENOMEM;
+        rc = -ENOMEM;
+        goto out;
     }
 #ifdef MADV_HUGEPAGE
     madvise(a, total, MADV_HUGEPAGE);
 #endif
     m->arena = a;
     m->arena_len = total;
-    size_t off = 0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        struct tensor *t = &m->tensors[i];
-        if (t->tier != 1)
-            continue;
-        int rc = file_read_at(m->file, (uint8_t *)a + off, (size_t)t->nbytes, t->file_off);
-        if (rc) {
-            hy_err("reading tensor %s: %s", t->name, hy_last_error());
-            return rc;
+    struct ioq_params qp = ioq_default_params();
+    qp.depth = 8;
+    if ((rc = ioq_new(&qp, &q)))
+        goto out;
+    uint64_t file_size = m->dfile->size;
+    for (int i = 0; i < n_runs; i++) {
+        const struct run *r = &runs[i];
+        uint64_t need_end = r->span.skip + (r->end - r->off);
+        for (uint64_t o = 0; o < r->span.len; o += LOAD_CHUNK) {
+            uint64_t len = HY_MIN((uint64_t)LOAD_CHUNK, r->span.len - o);
+            uint64_t need = need_end > o ? HY_MIN(len, need_end - o) : 0;
+            if (r->span.off + o >= file_size)
+                break; /* widened past the end of the file: nothing there to read */
+            struct ioq_req req = {.file = m->dfile, .buf = (uint8_t *)a + r->arena_off + o,
+                                  .len = (size_t)len, .need = (size_t)need, .off = r->span.off + o,
+                                  .tag = (uint64_t)i, .prio = IOQ_DEMAND};
+            if ((rc = ioq_submit(q, &req)))
+                goto out;
         }
-        t->data = (uint8_t *)a + off;
-        off += HY_ALIGN_UP((size_t)t->nbytes, 64);
+    }
+    struct ioq_cqe cq[32];
+    while (ioq_outstanding(q) > 0) {
+        int k = ioq_reap(q, cq, 32, 1);
+        if (k < 0) {
+            rc = k;
+            goto out;
+        }
+        for (int j = 0; j < k; j++)
+            if (cq[j].status && !rc) {
+                rc = cq[j].status;
+                hy_err("loading weights: %s", hy_last_error());
+            }
+    }
+    if (rc)
+        goto out;
+    /* point every tensor into its run */
+    for (int i = 0, r = 0; i < n; i++) {
+        struct tensor *t = order[i];
+        while (!(t->file_off >= runs[r].off && t->file_off + t->nbytes <= runs[r].end))
+            r++;
+        t->data = (uint8_t *)a + runs[r].arena_off + runs[r].span.skip + (t->file_off - runs[r].off);
     }
     if (m->params.mlock && mlock(a, total) != 0)
         LOG_WARN("mlock of %zu bytes failed: resident weights may be swapped", total);
-    return 0;
+out:
+    if (rc == -ENOMEM && !m->arena)
+        hy_err("out of memory");
+    ioq_free(q);
+    free(order);
+    free(runs);
+    return rc;
 }
 
 static int map_file(hy_model *m)
@@ -200,18 +282,135 @@ static int map_file(hy_model *m)
     }
     m->map = p;
     m->map_len = len;
-    for (int i = 0; i < m->n_tensors; i++)
+    for (int i = 0; i < m->n_tensors; i++) {
         m->tensors[i].data = (const uint8_t *)p + m->tensors[i].file_off;
+        m->tensors[i].tier = TIER_DISK;
+    }
+    return 0;
+}
+
+/* Disk-tier tensors a layer computes with become that layer's streaming unit; global
+ * ones (the output head) a unit after the last layer. The embedding stays on disk and
+ * is read by row, unless the output head shares it. */
+static int start_streamer(hy_model *m)
+{
+    const struct plan *pl = m->plan->pl;
+    int n = 0, n_layer = (int)m->hp.n_layer;
+    struct stream_tensor *st = malloc(sizeof *st * (size_t)(m->n_tensors ? m->n_tensors : 1));
+    int *idx = malloc(sizeof *idx * (size_t)(m->n_tensors ? m->n_tensors : 1));
+    int *unit_of_layer = malloc(sizeof *unit_of_layer * (size_t)(n_layer + 1));
+    if (!st || !idx || !unit_of_layer) {
+        free(st);
+        free(idx);
+        free(unit_of_layer);
+        hy_err("out of memory");
+        return -ENOMEM;
+    }
+    for (int l = 0; l <= n_layer; l++)
+        unit_of_layer[l] = -1;
+    for (int i = 0; i < m->n_tensors; i++) {
+        struct tensor *t = &m->tensors[i];
+        if (t->tier != TIER_DISK || (t == m->tok_embd && m->output != m->tok_embd))
+            continue;
+        int layer = m->plan->t[i].role.layer;
+        if (layer < 0 || layer >= n_layer)
+            layer = n_layer;
+        idx[n] = i;
+        st[n++] = (struct stream_tensor){.off = t->file_off, .len = t->nbytes, .layer = layer};
+    }
+    /* units numbered in the order the forward pass visits them */
+    int n_units = 0;
+    for (int l = 0; l <= n_layer; l++)
+        for (int k = 0; k < n; k++)
+            if (st[k].layer == l && unit_of_layer[l] < 0)
+                unit_of_layer[l] = n_units++;
+    for (int k = 0; k < n; k++)
+        st[k].unit = unit_of_layer[st[k].layer];
+    int rc = 0;
+    if (n) {
+        struct stream_params sp = stream_default_params();
+        sp.n_slots = (int)HY_MAX(pl->n_slots, 2u);
+        sp.prefetch_depth = (int)pl->prefetch_depth;
+        if (pl->io_depth)
+            sp.io_depth = pl->io_depth;
+        if (pl->io_block)
+            sp.chunk_bytes = pl->io_block;
+        rc = stream_new_file(&m->stream, m->dfile, st, n, &sp);
+        for (int k = 0; !rc && k < n; k++) {
+            m->tensors[idx[k]].unit = st[k].unit;
+            m->tensors[idx[k]].unit_off = st[k].unit_off;
+        }
+    }
+    free(st);
+    free(idx);
+    free(unit_of_layer);
+    return rc;
+}
+
+/* The plan for this model with the caller's budgets. A model that fits is planned from
+ * the cached (or default) profile; only one that must stream measures the hardware. */
+static int make_plan(hy_model *m)
+{
+    struct hy_plan_params pp = hy_plan_default_params();
+    pp.ram_budget = m->params.ram_budget;
+    pp.gpu_budget = m->params.gpu_budget;
+    pp.no_gpu = true; /* the GPU tier is not built yet */
+    pp.n_ctx = m->n_ctx;
+    pp.n_threads = m->n_threads;
+    pp.mode = m->params.plan_mode;
+    pp.progress = m->params.progress;
+    pp.user = m->params.progress_user;
+    struct plan_file_params fp;
+    for (int pass = 0; pass < 2; pass++) {
+        pp.no_measure = pass == 0;
+        int rc = plan_resolve(m->path, &pp, &m->prof, &fp);
+        if (!rc) {
+            hy_plan_free(m->plan);
+            m->plan = NULL;
+            rc = plan_gguf(m->gguf, &m->hp, &fp, &m->plan);
+        }
+        if (rc)
+            return rc;
+        bool measured = m->prof.measured && m->prof.disk_measured;
+        if (measured || m->plan->pl->mode == PLAN_RESIDENT)
+            break;
+    }
     return 0;
 }
 
 static int place_weights(hy_model *m)
 {
+    int rc = make_plan(m);
+    if (rc)
+        return rc;
     if (m->params.io == HY_IO_MMAP)
         return map_file(m);
-    for (int i = 0; i < m->n_tensors; i++)
-        m->tensors[i].tier = 1; /* TIER_RAM */
-    return load_arena(m);
+    const struct plan *pl = m->plan->pl;
+    for (int i = 0; i < m->n_tensors; i++) {
+        struct tensor *t = &m->tensors[i];
+        t->tier = pl->place[i].tier;
+        if (t->tier == TIER_GPU)
+            t->tier = TIER_RAM; /* no GPU tier in this build */
+        /* vectors (norms, biases, rope factors) are read directly by the forward pass:
+         * they stay resident whatever the plan says (they are tiny) */
+        if (t->ne[1] == 1 && t->ne[2] == 1)
+            t->tier = TIER_RAM;
+    }
+    if (!m->dfile && (rc = file_open_direct(&m->dfile, m->path)))
+        return rc;
+    if ((rc = load_arena(m)) ||
+        (rc = start_streamer(m)))
+        return rc;
+    /* the promise: what the plan counted is what we hold */
+    uint64_t held = m->arena_len + (m->stream ? stream_pool_bytes(m->stream) : 0) + pl->kv_bytes +
+                    pl->compute_bytes;
+    if (held > pl->ram_budget) {
+        char a[32], b[32];
+        hy_err("the plan does not fit its budget once laid out (%s needed, budget %s)",
+               hy_format_size(held, a, sizeof a), hy_format_size(pl->ram_budget, b, sizeof b));
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 static int load_rope_factors(hy_model *m)
@@ -229,14 +428,22 @@ static int load_rope_factors(hy_model *m)
 
 int hy_model_load(const char *path, const struct hy_model_params *params, hy_model **out)
 {
+    return model_load_file(path, params, NULL, out);
+}
+
+int model_load_file(const char *path, const struct hy_model_params *params, struct hy_file *dfile,
+                    hy_model **out)
+{
     *out = NULL;
     hy_clear_error();
     hy_model *m = calloc(1, sizeof *m);
     if (!m) {
+        file_close(dfile);
         hy_err("out of memory");
         return -ENOMEM;
     }
     m->params = params ? *params : hy_model_default_params();
+    m->dfile = dfile;
     m->n_threads = m->params.n_threads > 0 ? m->params.n_threads : hy_cpu()->n_cpus;
     int rc = -ENOMEM;
     if (!(m->path = strdup(path)))
@@ -283,6 +490,7 @@ void hy_model_free(hy_model *m)
 {
     if (!m)
         return;
+    stream_free(m->stream);
     if (m->arena)
         munmap(m->arena, m->arena_len);
     if (m->map)
@@ -291,7 +499,9 @@ void hy_model_free(hy_model *m)
     tokenizer_free(m->tok);
     free(m->layers);
     free(m->tensors);
+    hy_plan_free(m->plan);
     gguf_free(m->gguf);
+    file_close(m->dfile);
     file_close(m->file);
     free(m->path);
     free(m);
@@ -323,7 +533,39 @@ void hy_model_describe(const hy_model *m, struct hy_model_desc *d)
 
 uint64_t hy_model_ram_budget(const hy_model *m)
 {
-    return m->params.ram_budget;
+    return m->plan ? m->plan->pl->ram_budget : m->params.ram_budget;
+}
+
+const struct hy_plan *hy_model_plan(const hy_model *m)
+{
+    return m->plan;
+}
+
+void hy_model_predicted(const hy_model *m, double *prompt_tps, double *decode_tps)
+{
+    *prompt_tps = m->plan ? m->plan->pl->pred.prompt_tps : 0;
+    *decode_tps = m->plan ? m->plan->pl->pred.decode_tps : 0;
+}
+
+void hy_model_disk_ceiling(const hy_model *m, double *must_bytes, double *disk_bw)
+{
+    *must_bytes = *disk_bw = 0;
+    if (!m->plan)
+        return;
+    const struct plan *pl = m->plan->pl;
+    uint64_t per_token = 0;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (&m->tensors[i] != m->tok_embd || m->output == m->tok_embd)
+            per_token += m->tensors[i].nbytes;
+    uint64_t room = pl->ram_budget > pl->kv_bytes + pl->compute_bytes
+                        ? pl->ram_budget - pl->kv_bytes - pl->compute_bytes : 0;
+    *must_bytes = per_token > room ? (double)(per_token - room) : 0;
+    *disk_bw = m->prof.disk_bw;
+}
+
+int hy_drop_page_cache(const char *path)
+{
+    return file_drop_cache(path);
 }
 
 int64_t hy_model_meta_count(const hy_model *m)

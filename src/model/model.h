@@ -17,7 +17,7 @@
 struct gguf;
 struct hy_file;
 struct tokenizer;
-struct plan;
+struct hy_plan;
 struct streamer;
 
 struct tensor {
@@ -62,7 +62,9 @@ struct hy_model {
     struct layer *layers;          /* (n_layer) */
     float *rope_factors;           /* (n_rot / 2) dequantized rope_freqs, or NULL */
 
-    struct plan *plan;             /* NULL for vocab-only models */
+    struct hy_plan *plan;          /* NULL for vocab-only models */
+    struct hy_profile prof;        /* the hardware figures the plan was made with */
+    struct hy_file *dfile;         /* direct reads: resident loads and streaming */
     struct streamer *stream;       /* NULL when nothing is streamed */
     void *arena;                   /* anonymous memory holding the RAM-tier tensors */
     size_t arena_len;
@@ -70,6 +72,11 @@ struct hy_model {
     size_t map_len;
     uint64_t weight_bytes;
 };
+
+/* hy_model_load with the file weights are read from given (tests pass fault-injecting
+ * files; ownership passes to the model, also on failure). */
+int model_load_file(const char *path, const struct hy_model_params *params, struct hy_file *dfile,
+                    hy_model **out);
 
 /* A weight matrix view of t with its data pointer p. */
 static inline struct wmat tensor_wmat(const struct tensor *t, const void *p)

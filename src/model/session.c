@@ -40,6 +40,13 @@ int hy_session_new(hy_model *m, const struct hy_session_params *p, hy_session **
     }
     s->m = m;
     s->n_ctx = sp.n_ctx ? sp.n_ctx : m->n_ctx;
+    if (s->n_ctx > m->n_ctx) {
+        /* the plan reserved memory for m->n_ctx positions: more would break the budget */
+        hy_err("a context of %u tokens is more than the %u the model was loaded for (--ctx-size)",
+               s->n_ctx, m->n_ctx);
+        free(s);
+        return -EINVAL;
+    }
     s->n_batch = HY_MIN(sp.n_batch ? sp.n_batch : 512u, s->n_ctx);
     s->kv_dim_k = (int64_t)hp->n_head_kv * hp->head_dim_k;
     s->kv_dim_v = (int64_t)hp->n_head_kv * hp->head_dim_v;
