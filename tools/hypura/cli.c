@@ -62,6 +62,19 @@ int cli_model_opt(struct cli_model_opts *o, int c, const char *arg)
     case OPT_PLAN_MODE:
         o->mp.plan_mode = arg;
         return 1;
+    case OPT_NO_GPU:
+        o->no_gpu = true;
+        return 1;
+    case OPT_NO_MEASURE:
+        o->no_measure = true;
+        return 1;
+    case OPT_BATCH:
+        if (!cli_int(arg, 1, 1 << 20, &v)) {
+            fprintf(stderr, "hypura: --batch takes a positive number\n");
+            return -1;
+        }
+        o->n_batch = (uint32_t)v;
+        return 1;
     }
     return 0;
 }
@@ -80,4 +93,18 @@ hy_model *cli_load(const char *path, struct cli_model_opts *o)
         return NULL;
     }
     return m;
+}
+
+struct hy_plan_params cli_plan_params(const struct cli_model_opts *o)
+{
+    struct hy_plan_params p = hy_plan_default_params();
+    p.ram_budget = o->mp.ram_budget;
+    p.gpu_budget = o->mp.gpu_budget;
+    p.no_gpu = o->no_gpu;
+    p.n_ctx = o->mp.n_ctx;
+    p.n_batch = o->n_batch;
+    p.n_threads = o->mp.n_threads;
+    p.mode = o->mp.plan_mode;
+    p.no_measure = o->no_measure;
+    return p;
 }

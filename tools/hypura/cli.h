@@ -23,12 +23,16 @@ int cmd_logits(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Options every model-loading command takes. */
 struct cli_model_opts {
     struct hy_model_params mp;
-    bool mmap;
+    bool no_gpu, no_measure;
+    uint32_t n_batch;
 };
+/* The same options for planning without loading (inspect --plan, estimate). */
+struct hy_plan_params cli_plan_params(const struct cli_model_opts *o);
 enum {
     OPT_THREADS = 't',
     OPT_RAM_BUDGET = 1000,
@@ -37,6 +41,9 @@ enum {
     OPT_MMAP,
     OPT_MLOCK,
     OPT_PLAN_MODE,
+    OPT_NO_GPU,
+    OPT_BATCH,
+    OPT_NO_MEASURE,
 };
 #define CLI_MODEL_LONGOPTS                                                   \
     {"threads", required_argument, 0, OPT_THREADS},                          \
@@ -45,7 +52,10 @@ enum {
     {"ctx-size", required_argument, 0, OPT_CTX},                             \
     {"mmap", no_argument, 0, OPT_MMAP},                                      \
     {"mlock", no_argument, 0, OPT_MLOCK},                                    \
-    {"plan-mode", required_argument, 0, OPT_PLAN_MODE}
+    {"plan-mode", required_argument, 0, OPT_PLAN_MODE},                      \
+    {"no-gpu", no_argument, 0, OPT_NO_GPU},                                  \
+    {"batch", required_argument, 0, OPT_BATCH},                              \
+    {"no-measure", no_argument, 0, OPT_NO_MEASURE}
 #define CLI_MODEL_HELP                                                                   \
     "  -t, --threads N       compute threads (default: all CPUs)\n"                   \
     "      --ram-budget SIZE RAM the run may use, e.g. 2G (default: available memory)\n" \
@@ -53,7 +63,10 @@ enum {
     "      --ctx-size N      context length (default: min(training context, 4096))\n"   \
     "      --mmap            naive baseline: map the file, let the page cache decide\n"  \
     "      --mlock           lock resident weights in RAM\n"                              \
-    "      --plan-mode MODE  force a placement mode (resident, ffn-stream, layer-stream)\n"
+    "      --plan-mode MODE  force a placement mode (resident, ffn-stream, layer-stream)\n"  \
+    "      --no-gpu          plan without the GPU tier\n"                               \
+    "      --batch N         prompt tokens per forward pass (planning; default 512)\n"  \
+    "      --no-measure      never measure the hardware: cached profile or defaults\n"
 
 void cli_model_opts_init(struct cli_model_opts *o);
 /* Handle one of the shared options; returns 1 if it was one, 0 if not, -1 on a bad
@@ -93,8 +106,6 @@ int cmd_estimate(int argc, char **argv);
  * spell them), advancing *i past its value. Returns 1
  * when consumed, 0 when argv[*i] is not a plan option, -1 on a bad value (said on
  * stderr). */
-int cli_plan_option(int argc, char **argv, int *i, struct hy_plan_params *p);
-void cli_plan_options_help(FILE *f);
 /* Plan PATH (header only) and print the plan: a table, or JSON. Errors are printed as
  * "hypura: PATH: reason". Returns the exit status (0 or 1). */
 int cli_print_plan(const char *path, const struct hy_plan_params *p, bool json, FILE *out);

@@ -10,48 +10,40 @@ static void estimate_usage(FILE *f)
 {
     fprintf(f, "usage: hypura estimate MODEL [options]\n"
                "Predict prompt and decode tok/s for MODEL under the budgets, from the measured\n"
-               "hardware profile (measured on first use) and the placement plan.\n\n");
-    cli_plan_options_help(f);
-    fprintf(f, "  --plan              also print the plan's table (with --json: the plan's JSON,\n"
-               "                      as `inspect --plan --json` prints it)\n"
-               "  --json              one JSON object on stdout\n");
+               "hardware profile (measured on first use) and the placement plan.\n\n" CLI_MODEL_HELP
+               "      --plan            also print the plan's table (with --json: the plan's JSON,\n"
+               "                        as `inspect --plan --json` prints it)\n"
+               "      --json            one JSON object on stdout\n");
 }
 
 int cmd_estimate(int argc, char **argv)
 {
-    struct hy_plan_params pp = hy_plan_default_params();
-    const char *model = NULL;
+    enum { O_PLAN = 5000, O_JSON };
+    static const struct option lo[] = {{"plan", no_argument, 0, O_PLAN}, {"json", no_argument, 0, O_JSON},
+                                       {"help", no_argument, 0, 'h'}, CLI_MODEL_LONGOPTS, {0, 0, 0, 0}};
+    struct cli_model_opts mo;
+    cli_model_opts_init(&mo);
     bool json = false, show_plan = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            estimate_usage(stdout);
-            return 0;
-        }
-        int r = cli_plan_option(argc, argv, &i, &pp);
+    int c;
+    while ((c = getopt_long(argc, argv, "t:h", lo, NULL)) != -1) {
+        int r = cli_model_opt(&mo, c, optarg);
         if (r < 0)
             return 2;
-        if (r > 0)
+        if (r)
             continue;
-        if (!strcmp(a, "--json")) {
-            json = true;
-        } else if (!strcmp(a, "--plan")) {
-            show_plan = true;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "hypura estimate: unknown option '%s'\n", a);
-            estimate_usage(stderr);
-            return 2;
-        } else if (!model) {
-            model = a;
-        } else {
-            fprintf(stderr, "hypura estimate: one MODEL only ('%s')\n", a);
-            return 2;
+        switch (c) {
+        case O_PLAN: show_plan = true; break;
+        case O_JSON: json = true; break;
+        case 'h': estimate_usage(stdout); return 0;
+        default: estimate_usage(stderr); return 2;
         }
     }
-    if (!model) {
+    if (optind + 1 != argc) {
         estimate_usage(stderr);
         return 2;
     }
+    const char *model = argv[optind];
+    struct hy_plan_params pp = cli_plan_params(&mo);
     struct cli_progress st = {0};
     pp.progress = cli_progress;
     pp.user = &st;

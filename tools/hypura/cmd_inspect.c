@@ -114,8 +114,10 @@ int cmd_inspect(int argc, char **argv)
         return 2;
     }
     const char *path = argv[optind];
-    (void)plan;
-    (void)json;
+    if (plan) {
+        struct hy_plan_params pp = cli_plan_params(&mo);
+        return cli_print_plan(path, &pp, json, stdout);
+    }
     mo.mp.header_only = true;
     hy_model *m = cli_load(path, &mo);
     if (!m)

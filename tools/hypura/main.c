@@ -11,6 +11,7 @@ static const struct cli_command g_commands[] = {
     {"logits", cmd_logits, "teacher-forced logits of a token sequence (for checking)"},
     {"synth", cmd_synth, "write a random-weight GGUF of a real model's shape"},
     {"tokenize", cmd_tokenize, "token ids of a text, as llama.cpp gives them"},
+    {"bench", cmd_bench, "A/B speed of the plan against a naive mmap run, cold and warm"},
     {"profile", cmd_profile, "measure CPU, memory, storage (direct I/O, cold), GPU; cached"},
     {"estimate", cmd_estimate, "predicted prompt and decode speed of a model's plan, by tier"},
 };

@@ -1,5 +1,5 @@
-/* The placement plan as `inspect --plan` and `estimate` print it (a table, or JSON), the
- * budget options they share, and the progress display of a measurement. */
+/* The placement plan as `inspect --plan` and `estimate` print it (a table, or JSON), and
+ * the progress display of a measurement. */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
@@ -8,108 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- options -------------------------------------------------------------------------- */
-
-void cli_plan_options_help(FILE *f)
-{
-    fprintf(f, "  --ram-budget SIZE   RAM the plan may use (default: available minus headroom,\n"
-               "                      capped by the cgroup memory limit)\n"
-               "  --gpu-budget SIZE   VRAM the plan may use (default: free minus headroom)\n"
-               "  --no-gpu            plan without the GPU tier\n"
-               "  --ctx-size N        context length the KV cache is sized for (default min(train, 4096))\n"
-               "  --batch N           prompt tokens per forward pass (default 512)\n"
-               "  -t, --threads N     compute threads (default: all cores)\n"
-               "  --plan-mode MODE    force resident, ffn-stream, layer-stream or expert-stream\n"
-               "  --no-measure        use the cached hardware profile or default figures; never measure\n");
-}
-
-static int opt_value(int argc, char **argv, int *i, const char **v)
-{
-    const char *a = argv[*i];
-    const char *eq = strchr(a, '=');
-    if (eq && a[0] == '-' && a[1] == '-') {
-        *v = eq + 1;
-        return 0;
-    }
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "hypura: %s needs a value\n", a);
-        return -1;
-    }
-    *v = argv[++*i];
-    return 0;
-}
-
-/* "--name" or "--name=value" */
-static bool opt_is(const char *a, const char *name)
-{
-    size_t n = strlen(name);
-    return !strncmp(a, name, n) && (a[n] == 0 || a[n] == '=');
-}
-
-static int parse_u32(const char *opt, const char *v, uint32_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long x = strtoul(v, &end, 10);
-    if (errno || end == v || *end || x > 0x7fffffff) {
-        fprintf(stderr, "hypura: %s: '%s' is not a count\n", opt, v);
-        return -1;
-    }
-    *out = (uint32_t)x;
-    return 0;
-}
-
-int cli_plan_option(int argc, char **argv, int *i, struct hy_plan_params *p)
-{
-    const char *a = argv[*i], *v = NULL;
-    if (opt_is(a, "--ram-budget") || opt_is(a, "--gpu-budget")) {
-        if (opt_value(argc, argv, i, &v))
-            return -1;
-        uint64_t b;
-        if (hy_parse_size(v, &b) || b == 0) {
-            fprintf(stderr, "hypura: %.12s: '%s' is not a size (like 6G or 512M)\n", a, v);
-            return -1;
-        }
-        if (a[2] == 'r')
-            p->ram_budget = b;
-        else
-            p->gpu_budget = b;
-        return 1;
-    }
-    if (!strcmp(a, "--no-gpu")) {
-        p->no_gpu = true;
-        return 1;
-    }
-    if (!strcmp(a, "--no-measure")) {
-        p->no_measure = true;
-        return 1;
-    }
-    if (opt_is(a, "--ctx-size") || opt_is(a, "--batch")) {
-        if (opt_value(argc, argv, i, &v))
-            return -1;
-        return parse_u32(a, v, opt_is(a, "--ctx-size") ? &p->n_ctx : &p->n_batch) ? -1 : 1;
-    }
-    if (!strcmp(a, "-t") || opt_is(a, "--threads")) {
-        uint32_t n;
-        if (opt_value(argc, argv, i, &v) || parse_u32(a, v, &n))
-            return -1;
-        p->n_threads = (int)n;
-        return 1;
-    }
-    if (opt_is(a, "--plan-mode")) {
-        if (opt_value(argc, argv, i, &v))
-            return -1;
-        static const char *const modes[] = {"resident", "ffn-stream", "layer-stream", "expert-stream"};
-        for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++)
-            if (!strcmp(v, modes[k])) {
-                p->mode = modes[k];
-                return 1;
-            }
-        fprintf(stderr, "hypura: --plan-mode: '%s' is not one of resident, ffn-stream, layer-stream, expert-stream\n", v);
-        return -1;
-    }
-    return 0;
-}
 
 /* ---- progress ------------------------------------------------------------------------- */
 
