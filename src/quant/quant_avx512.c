@@ -89,24 +89,6 @@ X86_INLINE __m512 pair_scale(float s0, float s1)
     return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
 }
 
-/* The fp16 scales of 8 consecutive 34-byte blocks (words 0, 17, ..., 119 from p) as 8
- * floats, from four 64-byte loads and three word permutes: cheaper than 8 scalar
- * conversions. Reads 256 bytes from p. */
-X86_INLINE __m256 q8_0_scales8(const void *p)
-{
-    const char *c = p;
-    const __m512i z0 = _mm512_loadu_si512(c), z1 = _mm512_loadu_si512(c + 64);
-    const __m512i z2 = _mm512_loadu_si512(c + 128), z3 = _mm512_loadu_si512(c + 192);
-    const __m512i i01 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                         0, 0, 0, 0, 0, 0, 0, 0, 0, 51, 34, 17, 0);
-    const __m512i i23 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                         0, 0, 0, 0, 0, 55, 38, 21, 4, 0, 0, 0, 0);
-    const __m512i lo = _mm512_permutex2var_epi16(z0, i01, z1);
-    const __m512i hi = _mm512_permutex2var_epi16(z2, i23, z3);
-    const __m512i h = _mm512_mask_blend_epi16(0xf0, lo, hi);
-    return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
-}
-
 static void q8_0_dot_avx512(int n, float *s, const void *vw, const void *va)
 {
     const block_q8_0 *w = vw;
@@ -116,7 +98,7 @@ static void q8_0_dot_avx512(int n, float *s, const void *vw, const void *va)
     int i = 0;
     for (; i + 8 <= nb; i += 8) {
         x86_prefetch(&w[i], 8 * sizeof w[i]);
-        const __m256 dd = _mm256_mul_ps(q8_0_scales8(&w[i]), q8_0_scales8(&a[i]));
+        const __m256 dd = _mm256_mul_ps(av5_q8_0_scales8(&w[i]), av5_q8_0_scales8(&a[i]));
         const __m512 dd2 = _mm512_castps256_ps512(dd);
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
@@ -276,10 +258,6 @@ static void q6_K_dot_avx512(int n, float *s, const void *vw, const void *va)
 GEMM_BY_DOT(f32)
 GEMM_BY_DOT(f16)
 GEMM_BY_DOT(bf16)
-GEMM_BY_DOT(q8_0)
-GEMM_BY_DOT(q4_K)
-GEMM_BY_DOT(q5_K)
-GEMM_BY_DOT(q6_K)
 
 #define D(T, t) [HY_TYPE_##T] = {.vec_dot = t##_dot_avx512, .gemm = t##_gemm_avx512}
 
@@ -287,8 +265,9 @@ const struct quant_kernels quant_table_avx512[HY_TYPE_COUNT] = {
     D(F32, f32),
     D(F16, f16),
     D(BF16, bf16),
-    D(Q8_0, q8_0),
-    D(Q4_K, q4_K),
-    D(Q5_K, q5_K),
-    D(Q6_K, q6_K),
+    [HY_TYPE_Q8_0] = {.vec_dot = q8_0_dot_avx512, .gemm = av5_q8_0_gemm},
+    [HY_TYPE_Q4_0] = {.gemm = av5_q4_0_gemm},
+    [HY_TYPE_Q4_K] = {.vec_dot = q4_K_dot_avx512, .gemm = av5_q4_K_gemm},
+    [HY_TYPE_Q5_K] = {.vec_dot = q5_K_dot_avx512, .gemm = av5_q5_K_gemm},
+    [HY_TYPE_Q6_K] = {.vec_dot = q6_K_dot_avx512, .gemm = av5_q6_K_gemm},
 };

@@ -6,10 +6,46 @@
 
 #include "quant/quant_x86.h"
 
+/* The gemm tiles (quant_gemm_avx512.c), entered from the AVX-512 table. */
+void av5_q4_K_gemm(int n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as,
+                   float *s, size_t ss);
+void av5_q5_K_gemm(int n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as,
+                   float *s, size_t ss);
+void av5_q6_K_gemm(int n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as,
+                   float *s, size_t ss);
+void av5_q8_0_gemm(int n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as,
+                   float *s, size_t ss);
+void av5_q4_0_gemm(int n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as,
+                   float *s, size_t ss);
+
 /* Two 32-byte pieces -> one zmm (low half p0). */
 X86_INLINE __m512i av5_load2x32(const void *p0, const void *p1)
 {
     return _mm512_inserti64x4(_mm512_castsi256_si512(x86_loadu256(p0)), x86_loadu256(p1), 1);
+}
+
+/* Two 16-byte pieces -> one ymm (low half p0). */
+X86_INLINE __m256i av5_load2x16(const void *p0, const void *p1)
+{
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(x86_loadu128(p0)), x86_loadu128(p1), 1);
+}
+
+/* The fp16 scales of 8 consecutive 34-byte blocks (words 0, 17, ..., 119 from p) as 8
+ * floats, from four 64-byte loads and three word permutes: cheaper than 8 scalar
+ * conversions. Reads 256 bytes from p. */
+X86_INLINE __m256 av5_q8_0_scales8(const void *p)
+{
+    const char *c = p;
+    const __m512i z0 = _mm512_loadu_si512(c), z1 = _mm512_loadu_si512(c + 64);
+    const __m512i z2 = _mm512_loadu_si512(c + 128), z3 = _mm512_loadu_si512(c + 192);
+    const __m512i i01 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 0, 0, 0, 0, 51, 34, 17, 0);
+    const __m512i i23 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 55, 38, 21, 4, 0, 0, 0, 0);
+    const __m512i lo = _mm512_permutex2var_epi16(z0, i01, z1);
+    const __m512i hi = _mm512_permutex2var_epi16(z2, i23, z3);
+    const __m512i h = _mm512_mask_blend_epi16(0xf0, lo, hi);
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
 }
 
 /* acc + signed x signed byte products (4 per int32 lane). vpdpbusd wants an unsigned
