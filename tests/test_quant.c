@@ -705,13 +705,16 @@ static void test_levels_gemm(void)
         for (size_t i = 0; i < HY_ARRAY_LEN(k_weights); i++) {
             enum hy_type t = k_weights[i];
             int blck = (int)type_info(t)->blck;
-            int n1 = blck == 1 ? 48 : blck, n3 = blck == 1 ? 80 : 3 * blck;
+            /* lengths of 1, 3, 8, 9 and 17 blocks: the tiles step 8 blocks at a time */
+            static const int nbs[] = {1, 3, 8, 9, 17};
             for (int nr = 1; nr <= 9; nr++)
-                for (int nc = 1; nc <= 9; nc++)
-                    gemm_case(lv[l], t, (nr + nc) % 2 ? n1 : n3, nr, nc, &rng);
-            static const int big[][2] = {{16, 16}, {13, 17}, {32, 5}, {4, 31}, {24, 12}};
+                for (int nc = 1; nc <= 9; nc++) {
+                    const int nb = nbs[(nr * 3 + nc) % 5];
+                    gemm_case(lv[l], t, blck == 1 ? 16 * nb + nr : nb * blck, nr, nc, &rng);
+                }
+            static const int big[][2] = {{16, 16}, {13, 17}, {32, 5}, {4, 31}, {24, 12}, {8, 70}};
             for (size_t j = 0; j < HY_ARRAY_LEN(big); j++)
-                gemm_case(lv[l], t, blck == 1 ? 272 : 5 * blck, big[j][0], big[j][1], &rng);
+                gemm_case(lv[l], t, blck == 1 ? 272 : 9 * blck, big[j][0], big[j][1], &rng);
         }
     }
 }
