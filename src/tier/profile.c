@@ -649,7 +649,9 @@ int profile_measure_storage(struct hy_profile *prof, const char *dir, hy_progres
     for (int i = 0; i < prof->n_disk; i++) {
         const struct hy_disk_point *pt = &prof->disk[i];
         uint64_t inflight = (uint64_t)pt->block * pt->depth;
-        if (pt->bytes_per_s >= 0.95 * prof->disk_bw && inflight < least) {
+        /* at equal bytes in flight, fewer larger requests cost less CPU */
+        if (pt->bytes_per_s >= 0.95 * prof->disk_bw &&
+            (inflight < least || (inflight == least && pt->block > prof->disk_block))) {
             least = inflight;
             prof->disk_block = pt->block;
             prof->disk_depth = pt->depth;
