@@ -53,6 +53,8 @@ struct hy_model_params {
     uint64_t ram_budget;    /* bytes; 0 = what is available minus headroom, capped by cgroup */
     uint64_t gpu_budget;    /* bytes; 0 = free VRAM minus headroom (CUDA builds) */
     uint32_t n_ctx;         /* context the plan reserves KV cache for; 0 = min(train, 4096) */
+    uint32_t n_batch;       /* prompt tokens per forward pass the plan reserves buffers
+                               for; 0 = 512 */
     enum hy_io_mode io;
     bool mlock;             /* lock resident weights in RAM */
     bool vocab_only;        /* load metadata and tokenizer only; no weights */
@@ -136,7 +138,7 @@ hy_token hy_token_eos(const hy_model *m);
 /* ---- session ----------------------------------------------------------------------- */
 struct hy_session_params {
     uint32_t n_ctx;     /* 0 = the model's planned context */
-    uint32_t n_batch;   /* prompt tokens per forward pass; 0 = 512 */
+    uint32_t n_batch;   /* prompt tokens per forward pass; 0 = the model's planned batch */
     int n_threads;      /* 0 = the model's */
 };
 struct hy_session_params hy_session_default_params(void);

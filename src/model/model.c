@@ -356,6 +356,7 @@ static int make_plan(hy_model *m)
     pp.gpu_budget = m->params.gpu_budget;
     pp.no_gpu = true; /* the GPU tier is not built yet */
     pp.n_ctx = m->n_ctx;
+    pp.n_batch = m->n_batch;
     pp.n_threads = m->n_threads;
     pp.mode = m->params.plan_mode;
     pp.progress = m->params.progress;
@@ -477,6 +478,7 @@ int model_load_file(const char *path, const struct hy_model_params *params, stru
         goto fail;
     uint32_t ctx = m->params.n_ctx ? m->params.n_ctx : HY_MIN(m->hp.n_ctx_train ? m->hp.n_ctx_train : 4096, 4096u);
     m->n_ctx = ctx;
+    m->n_batch = HY_MIN(m->params.n_batch ? m->params.n_batch : 512u, ctx);
     if ((rc = place_weights(m)) || (rc = load_rope_factors(m)))
         goto fail;
     *out = m;

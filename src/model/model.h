@@ -54,7 +54,8 @@ struct hy_model {
     struct tokenizer *tok;
     struct hy_model_params params;
     int n_threads;
-    uint32_t n_ctx;                /* context sessions get by default */
+    uint32_t n_ctx;                /* context sessions get by default (and at most) */
+    uint32_t n_batch;              /* tokens per forward pass the plan has buffers for */
 
     int n_tensors;
     struct tensor *tensors;        /* (n_tensors) in file order */

@@ -47,7 +47,13 @@ int hy_session_new(hy_model *m, const struct hy_session_params *p, hy_session **
         free(s);
         return -EINVAL;
     }
-    s->n_batch = HY_MIN(sp.n_batch ? sp.n_batch : 512u, s->n_ctx);
+    s->n_batch = HY_MIN(sp.n_batch ? sp.n_batch : m->n_batch, s->n_ctx);
+    if (s->n_batch > m->n_batch) {
+        hy_err("a batch of %u tokens is more than the %u the model was loaded for", s->n_batch,
+               m->n_batch);
+        free(s);
+        return -EINVAL;
+    }
     s->kv_dim_k = (int64_t)hp->n_head_kv * hp->head_dim_k;
     s->kv_dim_v = (int64_t)hp->n_head_kv * hp->head_dim_v;
     int n_threads = sp.n_threads > 0 ? sp.n_threads : m->n_threads;

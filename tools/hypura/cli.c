@@ -73,7 +73,7 @@ int cli_model_opt(struct cli_model_opts *o, int c, const char *arg)
             fprintf(stderr, "hypura: --batch takes a positive number\n");
             return -1;
         }
-        o->n_batch = (uint32_t)v;
+        o->mp.n_batch = (uint32_t)v;
         return 1;
     }
     return 0;
@@ -102,7 +102,7 @@ struct hy_plan_params cli_plan_params(const struct cli_model_opts *o)
     p.gpu_budget = o->mp.gpu_budget;
     p.no_gpu = o->no_gpu;
     p.n_ctx = o->mp.n_ctx;
-    p.n_batch = o->n_batch;
+    p.n_batch = o->mp.n_batch;
     p.n_threads = o->mp.n_threads;
     p.mode = o->mp.plan_mode;
     p.no_measure = o->no_measure;

@@ -29,7 +29,6 @@ int cmd_bench(int argc, char **argv);
 struct cli_model_opts {
     struct hy_model_params mp;
     bool no_gpu, no_measure;
-    uint32_t n_batch;
 };
 /* The same options for planning without loading (inspect --plan, estimate). */
 struct hy_plan_params cli_plan_params(const struct cli_model_opts *o);

@@ -77,9 +77,14 @@ static int one_rep(const char *path, struct cli_model_opts *mo, int n_p, int n_g
     if (cold && hy_drop_page_cache(path) != 0)
         fprintf(stderr, "hypura bench: cannot evict %s from the page cache: %s\n", path, hy_last_error());
     memset(out, 0, sizeof *out);
+    struct hy_model_params mp = mo->mp;
+    if (!mp.n_ctx)
+        mp.n_ctx = (uint32_t)(n_p + n_g + 1);
+    if (!mp.n_batch)
+        mp.n_batch = (uint32_t)(n_p > 512 ? 512 : n_p > 0 ? n_p : 1);
     double t0 = hy_now_seconds();
     hy_model *m = NULL;
-    if (hy_model_load(path, &mo->mp, &m))
+    if (hy_model_load(path, &mp, &m))
         return cli_fail(path);
     out->load_s = hy_now_seconds() - t0;
     hy_model_predicted(m, pred_prompt, pred_decode);
@@ -87,7 +92,6 @@ static int one_rep(const char *path, struct cli_model_opts *mo, int n_p, int n_g
     struct hy_model_desc d;
     hy_model_describe(m, &d);
     struct hy_session_params sp = hy_session_default_params();
-    sp.n_ctx = (uint32_t)(n_p + n_g + 1);
     hy_session *s = NULL;
     hy_token *toks = malloc(sizeof *toks * (size_t)(n_p + 1));
     int rc = 1;

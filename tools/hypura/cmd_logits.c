@@ -80,6 +80,7 @@ int cmd_logits(int argc, char **argv)
     }
     if (!mo.mp.n_ctx)
         mo.mp.n_ctx = (uint32_t)n;
+    mo.mp.n_batch = (uint32_t)n; /* one batch, like the reference */
     hy_model *m = cli_load(path, &mo);
     if (!m) {
         free(toks);

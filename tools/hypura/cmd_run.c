@@ -143,26 +143,34 @@ int cmd_run(int argc, char **argv)
         }
         prompt = pbuf;
     }
-    hy_model *m = cli_load(path, &mo);
-    if (!m) {
-        free(pbuf);
-        return 1;
-    }
-    struct hy_model_desc d;
-    hy_model_describe(m, &d);
     int rc = 1;
     if (interactive || !prompt) {
-        rc = cli_chat(m, &smp, (int)n_predict, mo.mp.n_ctx, system, tmpl);
+        hy_model *m = cli_load(path, &mo);
+        if (m)
+            rc = cli_chat(m, &smp, (int)n_predict, mo.mp.n_ctx, system, tmpl);
         hy_model_free(m);
         free(pbuf);
         return rc;
     }
     struct gen_result g = {0};
+    hy_model *m = NULL;
     hy_session *s = NULL;
     hy_sampler *sm = NULL;
     hy_token *ptoks = NULL;
     size_t plen = strlen(prompt);
-    int np = hy_tokenize(m, prompt, plen, true, true, NULL, 0);
+    /* tokenize first (vocabulary only), so the plan reserves KV cache and buffers for this
+     * prompt and generation, not for the model's whole context */
+    struct hy_model_params vp = mo.mp;
+    vp.vocab_only = true;
+    hy_model *vm = NULL;
+    if (hy_model_load(path, &vp, &vm)) {
+        cli_fail(path);
+        goto done;
+    }
+    int np = hy_tokenize(vm, prompt, plen, true, true, NULL, 0);
+    if (np > 0 && (ptoks = malloc(sizeof *ptoks * (size_t)np)))
+        hy_tokenize(vm, prompt, plen, true, true, ptoks, np);
+    hy_model_free(vm);
     if (np < 0) {
         cli_fail(path);
         goto done;
@@ -171,13 +179,19 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "hypura: the prompt is empty after tokenization\n");
         goto done;
     }
-    if (!(ptoks = malloc(sizeof *ptoks * (size_t)np))) {
+    if (!ptoks) {
         fprintf(stderr, "hypura: out of memory\n");
         goto done;
     }
-    hy_tokenize(m, prompt, plen, true, true, ptoks, np);
+    if (!mo.mp.n_ctx)
+        mo.mp.n_ctx = (uint32_t)(np + n_predict);
+    if (!mo.mp.n_batch)
+        mo.mp.n_batch = (uint32_t)(np < 512 ? np : 512);
+    if (!(m = cli_load(path, &mo)))
+        goto done;
+    struct hy_model_desc d;
+    hy_model_describe(m, &d);
     struct hy_session_params sp = hy_session_default_params();
-    sp.n_ctx = mo.mp.n_ctx ? mo.mp.n_ctx : (uint32_t)(np + n_predict);
     if (hy_session_new(m, &sp, &s) || hy_sampler_new(&smp, d.n_vocab, &sm)) {
         cli_fail(path);
         goto done;
