@@ -48,6 +48,16 @@ X86_INLINE __m256 av5_q8_0_scales8(const void *p)
     return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
 }
 
+/* The same for 8 consecutive 18-byte Q4_0 blocks (words 0, 9, ..., 63): reads 128 bytes. */
+X86_INLINE __m256 av5_q4_0_scales8(const void *p)
+{
+    const char *c = p;
+    const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 63, 54, 45, 36, 27, 18, 9, 0);
+    const __m512i h = _mm512_permutex2var_epi16(_mm512_loadu_si512(c), idx, _mm512_loadu_si512(c + 64));
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
+}
+
 /* acc + signed x signed byte products (4 per int32 lane). vpdpbusd wants an unsigned
  * operand: |w| and a negated where w < 0 (a is never -128: activation contract). */
 X86_INLINE __m512i av5_dot_s8(__m512i acc, __m512i w, __m512i a)
