@@ -60,26 +60,6 @@ static void gemm_tiles(tile_fn tile, quant_dot_fn dot, int n, int nr, int nc, co
     }
 }
 
-/* 16 int32 vectors -> one vector whose lane k is the sum of the lanes of v[k]. */
-X86_INLINE __m512i reduce16(const __m512i v[16])
-{
-    __m512i a[8], b[4], c[2];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++)   /* per 128-bit lane: v2i[0]+v2i[2], v2i+1[0]+.., v2i[1]+.. */
-        a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
-                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++)   /* per 128-bit lane: one partial sum of each of 4 vectors */
-        b[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * i], a[2 * i + 1]),
-                                _mm512_unpackhi_epi64(a[2 * i], a[2 * i + 1]));
-#pragma GCC unroll 2
-    for (int i = 0; i < 2; i++)
-        c[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2 * i], b[2 * i + 1], 0x88),
-                                _mm512_shuffle_i32x4(b[2 * i], b[2 * i + 1], 0xdd));
-    return _mm512_add_epi32(_mm512_shuffle_i32x4(c[0], c[1], 0x88),
-                            _mm512_shuffle_i32x4(c[0], c[1], 0xdd));
-}
-
 /* Lane k of the result: v[k / 4] (a row's value) or v[k % 4] (a column's value). */
 X86_INLINE __m512 per_row(__m128 v)
 {
@@ -170,7 +150,7 @@ X86_INLINE void k4_tile(int n, const uint8_t *const w[4], const uint8_t *const a
                                                          sc[r][g]);
             }
         }
-        const __m512i isum = reduce16(acc);
+        const __m512i isum = av5_reduce16(acc);
 
         /* mins: lane r*4+c = sum_t (min[r][2t], min[r][2t+1]) . (bp[c][2t], bp[c][2t+1]),
          * bp = sums of bsum pairs; row r's mins are words 8..15 of its 16 in w01/w23 */
@@ -269,7 +249,7 @@ static void q6_K_tile(int n, const uint8_t *const w[4], const uint8_t *const a[4
                 }
             }
         }
-        const __m512i isum = reduce16(acc);
+        const __m512i isum = av5_reduce16(acc);
         hy_half hd[4];
         for (int r = 0; r < 4; r++)
             memcpy(&hd[r], wb_[r] + 208, 2);
