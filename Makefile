@@ -120,7 +120,7 @@ AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx51
 # keep objects make would otherwise treat as intermediate
 .SECONDARY:
 
-.PHONY: all test demo deps clean info bench check-fixtures kbench bench-tok
+.PHONY: all test demo deps clean info bench check-fixtures kbench bench-tok test-arm
 all: info $(BUILD)/hypura
 
 info:
@@ -164,6 +164,28 @@ kbench: $(BUILD)/kbench
 $(BUILD)/kbench: bench/kbench.c $(BUILD)/libhypura.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libhypura.a $(LDFLAGS) $(LDLIBS)
+
+# arm64: cross-compile only what test_quant needs (static, no cJSON/liburing) and run it
+# under qemu-aarch64, once as plain NEON and once with the dot-product extension.
+ARM_CC ?= aarch64-linux-gnu-gcc
+ARM_QEMU ?= qemu-aarch64
+ARM_SRC := $(filter-out %_avx2.c %_avx512.c,$(sort $(wildcard src/quant/*.c))) \
+           $(sort $(wildcard src/util/*.c)) tests/test.c tests/test_quant.c
+ARM_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
+              -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing -pthread \
+              -Iinclude -Isrc -Itests
+ARM_VARIANTS := neon:-march=armv8-a dotprod:-march=armv8.2-a+dotprod
+test-arm:
+	@mkdir -p build/arm
+	@set -e; for v in $(ARM_VARIANTS); do \
+	  name=$${v%%:*}; flags=$${v#*:}; \
+	  echo "$(ARM_CC) $$flags ... -static -o build/arm/test_quant_$$name"; \
+	  $(ARM_CC) $(ARM_CFLAGS) $$flags -static -o build/arm/test_quant_$$name $(ARM_SRC) -lm; \
+	  echo "== test_quant ($$name, $(ARM_QEMU))"; \
+	  rc=0; $(ARM_QEMU) build/arm/test_quant_$$name > build/arm/test_quant_$$name.log 2>&1 || rc=$$?; \
+	  sed 's/^/   /' build/arm/test_quant_$$name.log; \
+	  if [ $$rc != 0 ]; then echo "test_quant ($$name) failed: exit status $$rc"; exit 1; fi; \
+	done
 
 # make test T=test_gguf runs one test program
 T ?=

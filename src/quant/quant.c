@@ -203,9 +203,9 @@ int quant_random_blocks(enum hy_type t, void *dst, int64_t n, uint64_t *rng, flo
         *rng = s;
         return 0;
     }
-    /* quants first (whole blocks of random bytes), then each block's scales over them */
-    fill_random(&s, dst, (size_t)nb * ti->bytes);
+    /* each block: random bytes (the quants), then its scales over them, while it is in L1 */
     for (int64_t i = 0; i < nb; i++) {
+        fill_random(&s, (uint8_t *)dst + (size_t)i * ti->bytes, ti->bytes);
         const float jit = rand_range(&s, 0.75f, 1.25f);
         switch (t) {
         case HY_TYPE_Q4_0: {   /* codes -8..7: a random sign of d centres them */
@@ -268,17 +268,16 @@ int quant_random_blocks(enum hy_type t, void *dst, int64_t n, uint64_t *rng, flo
              * 48..63: +16..+31) or 0 (stored 1..15: -31..-17; a zero nibble becomes 1) */
             block_q3_K *b = (block_q3_K *)dst + i;
             const uint32_t signs = (uint32_t)(b->hmask[0] | b->hmask[1] << 8);
-            uint8_t hi[4] = {0, 0, 0, 0};
+            uint32_t hi = 0;   /* the 4 high-bit bytes, little-endian */
             for (int j = 0; j < 16; j++) {
-                uint8_t *lo = &b->scales[j % 8];
+                const uint32_t pos = (signs >> j) & 1;
+                hi |= (pos * 3u) << (8 * (j % 4) + 2 * (j / 4));
+                /* a negative scale's low nibble must not be 0 (-32 is not a scale we want) */
                 const int sh = j < 8 ? 0 : 4;
-                if (signs >> j & 1) {
-                    hi[j % 4] |= (uint8_t)(3 << (2 * (j / 4)));
-                } else if (((*lo >> sh) & 15) == 0) {
-                    *lo |= (uint8_t)(1 << sh);
-                }
+                const uint8_t lo = (uint8_t)((b->scales[j % 8] >> sh) & 15);
+                b->scales[j % 8] |= (uint8_t)((!pos && !lo) << sh);
             }
-            memcpy(b->scales + 8, hi, 4);
+            memcpy(b->scales + 8, &hi, 4);
             set_half(&b->d, jit * scale / (SD3 * 23.5f));
             break;
         }

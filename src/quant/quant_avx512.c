@@ -81,6 +81,47 @@ static void bf16_dot_avx512(int n, float *s, const void *w, const void *a)
     *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+/* ---- activation quantizer for the K-quants ----------------------------------------------- */
+
+/* As the reference: the first element of largest magnitude sets iscale = -127 / max,
+ * q = round-half-even(iscale * x) (never beyond +-127), d = 1 / iscale, bsums per 16. */
+static void q8_K_from_float_avx512(const float *x, void *vy, int64_t n)
+{
+    block_q8_K *y = vy;
+    for (int i = 0; i < NB(n, QK_K); i++, x += QK_K) {
+        __m512 v[16], m = _mm512_setzero_ps();
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) {
+            v[j] = _mm512_loadu_ps(x + 16 * j);
+            m = _mm512_max_ps(m, _mm512_abs_ps(v[j]));
+        }
+        const float amax = _mm512_reduce_max_ps(m);
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof(y[i]));
+            continue;
+        }
+        const __m512 am = _mm512_set1_ps(amax);
+        float max = amax;
+        for (int j = 0; j < 16; j++) {
+            const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(v[j]), am, _CMP_EQ_OQ);
+            if (hit) {
+                max = x[16 * j + __builtin_ctz(hit)];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        const __m512 is = _mm512_set1_ps(iscale);
+        __m512i q[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) {
+            q[j] = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v[j], is), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * j), _mm512_cvtsepi32_epi8(q[j]));
+        }
+        _mm256_storeu_si256((__m256i *)y[i].bsums, _mm512_cvtepi32_epi16(av5_reduce16(q)));
+        y[i].d = 1.0f / iscale;
+    }
+}
+
 /* ---- 32-element blocks -------------------------------------------------------------------- */
 
 /* Scales of two consecutive blocks (i, i + 1) as a zmm: lanes 0-7 <- s0, 8-15 <- s1. */
@@ -262,6 +303,7 @@ GEMM_BY_DOT(bf16)
 #define D(T, t) [HY_TYPE_##T] = {.vec_dot = t##_dot_avx512, .gemm = t##_gemm_avx512}
 
 const struct quant_kernels quant_table_avx512[HY_TYPE_COUNT] = {
+    [HY_TYPE_Q8_K] = {.from_float = q8_K_from_float_avx512},
     D(F32, f32),
     D(F16, f16),
     D(BF16, bf16),

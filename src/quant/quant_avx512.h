@@ -48,6 +48,16 @@ X86_INLINE __m256 av5_q8_0_scales8(const void *p)
     return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
 }
 
+/* The same for 8 consecutive 18-byte Q4_0 blocks (words 0, 9, ..., 63): reads 128 bytes. */
+X86_INLINE __m256 av5_q4_0_scales8(const void *p)
+{
+    const char *c = p;
+    const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 63, 54, 45, 36, 27, 18, 9, 0);
+    const __m512i h = _mm512_permutex2var_epi16(_mm512_loadu_si512(c), idx, _mm512_loadu_si512(c + 64));
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
+}
+
 /* acc + signed x signed byte products (4 per int32 lane). vpdpbusd wants an unsigned
  * operand: |w| and a negated where w < 0 (a is never -128: activation contract). */
 X86_INLINE __m512i av5_dot_s8(__m512i acc, __m512i w, __m512i a)
@@ -148,6 +158,26 @@ X86_INLINE void av5_q6k_codes(const uint8_t *ql, const uint8_t *qh, __m512i *cA,
                           _mm512_slli_epi16(_mm512_and_si512(H, _mm512_set1_epi8(3)), 4));
     *cB = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
                           _mm512_and_si512(H, _mm512_set1_epi8(0x30)));
+}
+
+/* 16 int32 vectors -> one vector whose lane k is the sum of the lanes of v[k]. */
+X86_INLINE __m512i av5_reduce16(const __m512i v[16])
+{
+    __m512i a[8], b[4], c[2];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)   /* per 128-bit lane: v2i[0]+v2i[2], v2i+1[0]+.., v2i[1]+.. */
+        a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)   /* per 128-bit lane: one partial sum of each of 4 vectors */
+        b[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * i], a[2 * i + 1]),
+                                _mm512_unpackhi_epi64(a[2 * i], a[2 * i + 1]));
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++)
+        c[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2 * i], b[2 * i + 1], 0x88),
+                                _mm512_shuffle_i32x4(b[2 * i], b[2 * i + 1], 0xdd));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(c[0], c[1], 0x88),
+                            _mm512_shuffle_i32x4(c[0], c[1], 0xdd));
 }
 
 X86_INLINE float av5_hsum128(__m128 v)
