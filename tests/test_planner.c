@@ -253,10 +253,10 @@ static void check_plan(const struct synth *m, const struct plan *pl, const struc
     CHECK(pl->pool_bytes >= (uint64_t)pl->n_slots * pl->slot_bytes || pl->n_expert_slots);
     if (pl->mode == PLAN_FFN_STREAM || pl->mode == PLAN_LAYER_STREAM) {
         CHECK(pl->n_slots >= pl->prefetch_depth + 1);
-        /* every streamed unit fits a slot */
-        for (int l = 0; l < pl->n_layer; l++)
-            CHECKF(pl->layers[l].stream_bytes <= pl->slot_bytes, "%s: layer %d unit %" PRIu64 " > slot %" PRIu64,
-                   what, l, pl->layers[l].stream_bytes, pl->slot_bytes);
+        /* streamed units move in chunks of at most a slot: the slot is the chunk size,
+         * or the largest unit when units are smaller */
+        CHECKF(pl->slot_bytes > 0 && pl->slot_bytes <= pl->chunk_bytes,
+               "%s: slot %" PRIu64 ", chunk %" PRIu64, what, pl->slot_bytes, pl->chunk_bytes);
     }
     CHECK(pl->pred.decode_tps > 0 && pl->pred.prompt_tps > 0);
 }

@@ -443,6 +443,16 @@ const uint8_t *stream_acquire(struct streamer *s, int ui)
     return p;
 }
 
+void stream_release(struct streamer *s, int u)
+{
+    if (u < 0 || u >= s->n_units)
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (s->u[u].pins > 0 && --s->u[u].pins == 0)
+        pthread_cond_signal(&s->cv_work);
+    pthread_mutex_unlock(&s->mu);
+}
+
 void stream_begin_token(struct streamer *s)
 {
     (void)s; /* the cycle continues at unit 0; nothing to reset */

@@ -57,9 +57,11 @@ uint64_t stream_pool_bytes(const struct streamer *s);
 /* The slot holding unit u, once all of it is in memory; blocks until then. The unit stays
  * pinned until stream_end_layer(its layer). NULL on a read error (hy_err says which). */
 const uint8_t *stream_acquire(struct streamer *s, int u);
+/* Unit u (acquired before) is no longer needed: its slot may be refilled. */
+void stream_release(struct streamer *s, int u);
 /* A forward pass starts (position 0 of the cycle is next). */
 void stream_begin_token(struct streamer *s);
-/* Units of this layer are no longer needed by this pass. */
+/* Units of this layer are no longer needed by this pass (whatever is still acquired). */
 void stream_end_layer(struct streamer *s, int layer);
 
 /* Bytes read from storage and seconds compute waited, since creation. s may be NULL. */

@@ -3,8 +3,9 @@
  * products are matrix-matrix). The architectures differ only in q/k/v biases (qwen2),
  * per-head q/k RMSNorm (qwen3) and the rope pairing (neox for qwen).
  *
- * Weights are fetched through weight() so that streamed tensors (the plan's disk tier)
- * arrive through the streamer without this file knowing where bytes come from. */
+ * Matrix products go through mm_w(), which takes resident weights from memory and
+ * streamed ones (the plan's disk tier) chunk by chunk from the streamer, so this file
+ * does not care where the bytes come from. */
 #include "io/file.h"
 #include "io/stream.h"
 #include "model/session.h"
@@ -30,18 +31,56 @@ struct fwd {
     int out0;              /* first of them */
 };
 
-/* The data of t: resident, or made available by the streamer (blocks until read).
- * NULL on a read error (hy_err set). */
-static const void *weight(struct fwd *f, const struct tensor *t)
+/* A product of one weight tensor with a block's input. */
+struct mmw {
+    const struct tensor *t;
+    float *out;
+    int64_t ldo;
+};
+
+/* Products sharing the input x: x is converted once; resident weights run together;
+ * streamed ones chunk by chunk, each chunk released as soon as its rows are computed,
+ * so the streamer can refill its slot while the next is used. */
+static int mm_w(struct fwd *f, const float *x, int64_t ldx, const struct mmw *w, int k)
 {
-    if (t->data)
-        return t->data;
-    if (t->unit >= 0) {
-        const uint8_t *base = stream_acquire(f->m->stream, t->unit);
-        return base ? base + t->unit_off : NULL;
+    hy_session *s = f->s;
+    uint32_t types[8];
+    for (int i = 0; i < k; i++)
+        types[i] = w[i].t->type;
+    struct mm_prep p;
+    int rc = op_matmul_prepare(s->tp, &s->mm, x, ldx, f->n, w[0].t->ne[0], types, k, &p);
+    if (rc)
+        return rc;
+    struct mm_out res[8];
+    int nr = 0;
+    for (int i = 0; i < k; i++)
+        if (w[i].t->data)
+            res[nr++] = (struct mm_out){w[i].out, w[i].ldo, tensor_wmat(w[i].t, w[i].t->data)};
+    if (nr && (rc = op_matmul_run(s->tp, &p, res, nr)))
+        return rc;
+    for (int i = 0; i < k; i++) {
+        const struct tensor *t = w[i].t;
+        if (t->data)
+            continue;
+        if (t->unit < 0) {
+            hy_err("tensor %s has no data in memory", t->name);
+            return -EIO;
+        }
+        for (int c = 0; c < t->n_chunks; c++) {
+            int u = t->unit + c;
+            const uint8_t *base = stream_acquire(f->m->stream, u);
+            if (!base)
+                return -EIO;
+            int64_t r0 = (int64_t)c * t->chunk_rows;
+            struct mm_out o = {w[i].out + r0, w[i].ldo, tensor_wmat(t, base + f->m->unit_off[u])};
+            o.w.n_out = HY_MIN(t->chunk_rows, t->ne[1] - r0);
+            rc = op_matmul_run(s->tp, &p, &o, 1);
+            stream_release(f->m->stream, u);
+            if (rc)
+                return rc;
+        }
     }
-    hy_err("tensor %s has no data in memory", t->name);
-    return NULL;
+    return 0;
 }
 
 /* ---- per-token steps, run in parallel over the batch ---- */
@@ -177,11 +216,6 @@ static int embed(struct fwd *f, const hy_token *toks)
     return 0;
 }
 
-static int mm(struct fwd *f, const float *x, int64_t ldx, int n, const struct mm_out *o, int n_o)
-{
-    return op_matmul(f->s->tp, &f->s->mm, x, ldx, n, o, n_o);
-}
-
 static int layer_forward(struct fwd *f)
 {
     hy_session *s = f->s;
@@ -192,15 +226,8 @@ static int layer_forward(struct fwd *f)
     int64_t od = (int64_t)hp->n_head * hp->head_dim_v;
 
     par_rows(f, step_attn_norm, 0, n);
-    const void *wq = weight(f, L->wq), *wk = weight(f, L->wk), *wv = weight(f, L->wv);
-    if (!wq || !wk || !wv)
-        return -EIO;
-    struct mm_out qkv[3] = {
-        {s->q, qd, tensor_wmat(L->wq, wq)},
-        {s->k, s->kv_dim_k, tensor_wmat(L->wk, wk)},
-        {s->v, s->kv_dim_v, tensor_wmat(L->wv, wv)},
-    };
-    if ((rc = mm(f, s->xb, E, n, qkv, 3)))
+    struct mmw qkv[3] = {{L->wq, s->q, qd}, {L->wk, s->k, s->kv_dim_k}, {L->wv, s->v, s->kv_dim_v}};
+    if ((rc = mm_w(f, s->xb, E, qkv, 3)))
         return rc;
     par_rows(f, step_qkv_post, 0, n);
     struct attn_args aa = {
@@ -210,28 +237,17 @@ static int layer_forward(struct fwd *f)
         .kv_stride = s->kv_dim_k, .scale = 1.0f / sqrtf((float)hp->head_dim_k),
     };
     op_attention(s->tp, &aa);
-    const void *wo = weight(f, L->wo);
-    if (!wo)
-        return -EIO;
-    struct mm_out o = {s->xb2, E, tensor_wmat(L->wo, wo)};
-    if ((rc = mm(f, s->att, od, n, &o, 1)))
+    struct mmw o = {L->wo, s->xb2, E};
+    if ((rc = mm_w(f, s->att, od, &o, 1)))
         return rc;
     par_rows(f, step_ffn_norm, 0, n);
-
-    const void *wg = weight(f, L->ffn_gate), *wu = weight(f, L->ffn_up);
-    if (!wg || !wu)
-        return -EIO;
     int64_t ff = hp->n_ff;
-    struct mm_out gu[2] = {{s->hb, ff, tensor_wmat(L->ffn_gate, wg)},
-                           {s->hb2, ff, tensor_wmat(L->ffn_up, wu)}};
-    if ((rc = mm(f, s->xb, E, n, gu, 2)))
+    struct mmw gu[2] = {{L->ffn_gate, s->hb, ff}, {L->ffn_up, s->hb2, ff}};
+    if ((rc = mm_w(f, s->xb, E, gu, 2)))
         return rc;
     par_rows(f, step_swiglu, 0, n);
-    const void *wd = weight(f, L->ffn_down);
-    if (!wd)
-        return -EIO;
-    struct mm_out d = {s->xb2, E, tensor_wmat(L->ffn_down, wd)};
-    if ((rc = mm(f, s->hb, ff, n, &d, 1)))
+    struct mmw d = {L->ffn_down, s->xb2, E};
+    if ((rc = mm_w(f, s->hb, ff, &d, 1)))
         return rc;
     par_rows(f, step_residual, 0, n);
     return 0;
@@ -272,11 +288,9 @@ int forward_batch(hy_session *s, const hy_token *toks, int n, bool want_all)
     f.n_out = want_all ? n : 1;
     f.out0 = n - f.n_out;
     par_rows(&f, step_out_norm, f.out0, f.n_out);
-    const void *wout = weight(&f, m->output);
-    if (!wout)
-        return -EIO;
-    struct mm_out lo = {s->logits, hp->n_vocab, tensor_wmat(m->output, wout)};
-    if ((rc = mm(&f, s->xb, hp->n_embd, f.n_out, &lo, 1)))
+    f.n = f.n_out; /* only the rows that need logits go through the head */
+    struct mmw lo = {m->output, s->logits, hp->n_vocab};
+    if ((rc = mm_w(&f, s->xb, hp->n_embd, &lo, 1)))
         return rc;
     if (m->stream)
         stream_end_layer(m->stream, (int)hp->n_layer);

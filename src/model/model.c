@@ -289,61 +289,77 @@ static int map_file(hy_model *m)
     return 0;
 }
 
-/* Disk-tier tensors a layer computes with become that layer's streaming unit; global
- * ones (the output head) a unit after the last layer. The embedding stays on disk and
- * is read by row, unless the output head shares it. */
+/* Disk-tier matrices are streamed in chunks of whole rows, each chunk a unit, numbered in
+ * the order the forward pass uses them (layer by layer, then the head), so the streamer
+ * reads ahead exactly what comes next. The embedding stays on disk and is read by row,
+ * unless the output head shares it. */
 static int start_streamer(hy_model *m)
 {
     const struct plan *pl = m->plan->pl;
-    int n = 0, n_layer = (int)m->hp.n_layer;
-    struct stream_tensor *st = malloc(sizeof *st * (size_t)(m->n_tensors ? m->n_tensors : 1));
-    int *idx = malloc(sizeof *idx * (size_t)(m->n_tensors ? m->n_tensors : 1));
-    int *unit_of_layer = malloc(sizeof *unit_of_layer * (size_t)(n_layer + 1));
-    if (!st || !idx || !unit_of_layer) {
-        free(st);
-        free(idx);
-        free(unit_of_layer);
-        hy_err("out of memory");
-        return -ENOMEM;
+    int n_layer = (int)m->hp.n_layer;
+    uint64_t chunk = pl->slot_bytes ? pl->slot_bytes : (16u << 20);
+    /* the matrices in forward order, with the layer that releases them */
+    int cap = n_layer * 7 + 1, n_order = 0;
+    struct tensor **order = malloc(sizeof *order * (size_t)cap);
+    int *layer_of = malloc(sizeof *layer_of * (size_t)cap);
+    struct stream_tensor *st = NULL;
+    int rc = -ENOMEM, n = 0, n_units = 0;
+    if (!order || !layer_of)
+        goto out;
+    for (int l = 0; l < n_layer; l++) {
+        struct layer *L = &m->layers[l];
+        struct tensor *ts[] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
+        for (size_t k = 0; k < HY_ARRAY_LEN(ts); k++)
+            if (ts[k] && ts[k]->tier == TIER_DISK) {
+                layer_of[n_order] = l;
+                order[n_order++] = ts[k];
+            }
     }
-    for (int l = 0; l <= n_layer; l++)
-        unit_of_layer[l] = -1;
-    for (int i = 0; i < m->n_tensors; i++) {
-        struct tensor *t = &m->tensors[i];
-        if (t->tier != TIER_DISK || (t == m->tok_embd && m->output != m->tok_embd))
-            continue;
-        int layer = m->plan->t[i].role.layer;
-        if (layer < 0 || layer >= n_layer)
-            layer = n_layer;
-        idx[n] = i;
-        st[n++] = (struct stream_tensor){.off = t->file_off, .len = t->nbytes, .layer = layer};
+    if (m->output->tier == TIER_DISK) {
+        layer_of[n_order] = n_layer;
+        order[n_order++] = m->output;
     }
-    /* units numbered in the order the forward pass visits them */
-    int n_units = 0;
-    for (int l = 0; l <= n_layer; l++)
-        for (int k = 0; k < n; k++)
-            if (st[k].layer == l && unit_of_layer[l] < 0)
-                unit_of_layer[l] = n_units++;
-    for (int k = 0; k < n; k++)
-        st[k].unit = unit_of_layer[st[k].layer];
-    int rc = 0;
-    if (n) {
-        struct stream_params sp = stream_default_params();
-        sp.n_slots = (int)HY_MAX(pl->n_slots, 2u);
-        sp.prefetch_depth = (int)pl->prefetch_depth;
-        if (pl->io_depth)
-            sp.io_depth = pl->io_depth;
-        if (pl->io_block)
-            sp.chunk_bytes = pl->io_block;
-        rc = stream_new_file(&m->stream, m->dfile, st, n, &sp);
-        for (int k = 0; !rc && k < n; k++) {
-            m->tensors[idx[k]].unit = st[k].unit;
-            m->tensors[idx[k]].unit_off = st[k].unit_off;
+    for (int i = 0; i < n_order; i++) {
+        struct tensor *t = order[i];
+        t->chunk_rows = HY_MAX((int64_t)1, (int64_t)(chunk / t->row_bytes));
+        t->n_chunks = (int)((t->ne[1] + t->chunk_rows - 1) / t->chunk_rows);
+        n_units += t->n_chunks;
+    }
+    rc = 0;
+    if (!n_units)
+        goto out;
+    rc = -ENOMEM;
+    st = malloc(sizeof *st * (size_t)n_units);
+    m->unit_off = calloc((size_t)n_units, sizeof *m->unit_off);
+    if (!st || !m->unit_off)
+        goto out;
+    for (int i = 0; i < n_order; i++) {
+        struct tensor *t = order[i];
+        t->unit = n;
+        for (int c = 0; c < t->n_chunks; c++) {
+            int64_t r0 = (int64_t)c * t->chunk_rows, rows = HY_MIN(t->chunk_rows, t->ne[1] - r0);
+            st[n] = (struct stream_tensor){.off = t->file_off + (uint64_t)r0 * t->row_bytes,
+                                           .len = (uint64_t)rows * t->row_bytes, .unit = n,
+                                           .layer = layer_of[i]};
+            n++;
         }
     }
+    struct stream_params sp = stream_default_params();
+    sp.n_slots = (int)HY_MAX(pl->n_slots, 2u);
+    sp.prefetch_depth = (int)(pl->prefetch_depth ? pl->prefetch_depth : (uint32_t)sp.n_slots - 1);
+    if (pl->io_depth)
+        sp.io_depth = pl->io_depth;
+    if (pl->io_block)
+        sp.chunk_bytes = pl->io_block;
+    rc = stream_new_file(&m->stream, m->dfile, st, n, &sp);
+    for (int k = 0; !rc && k < n; k++)
+        m->unit_off[k] = st[k].unit_off;
+out:
+    if (rc == -ENOMEM)
+        hy_err("out of memory");
+    free(order);
+    free(layer_of);
     free(st);
-    free(idx);
-    free(unit_of_layer);
     return rc;
 }
 
@@ -493,6 +509,7 @@ void hy_model_free(hy_model *m)
     if (!m)
         return;
     stream_free(m->stream);
+    free(m->unit_off);
     if (m->arena)
         munmap(m->arena, m->arena_len);
     if (m->map)

@@ -28,8 +28,9 @@ struct tensor {
     uint64_t file_off;       /* absolute offset of the data in the model file */
     size_t row_bytes;        /* bytes of one row (ne[0] elements) */
     const void *data;        /* in RAM (or the mapped file); NULL when on disk */
-    int unit;                /* streaming unit holding it, -1 if none */
-    uint64_t unit_off;       /* its offset inside that unit's slot */
+    int unit;                /* first streaming unit (chunk) holding it, -1 if none */
+    int n_chunks;            /* streamed: its rows come in this many units, unit + c */
+    int64_t chunk_rows;      /* rows per chunk (the last may have fewer) */
     uint8_t tier;            /* enum plan_tier */
 };
 
@@ -67,6 +68,7 @@ struct hy_model {
     struct hy_profile prof;        /* the hardware figures the plan was made with */
     struct hy_file *dfile;         /* direct reads: resident loads and streaming */
     struct streamer *stream;       /* NULL when nothing is streamed */
+    uint64_t *unit_off;            /* (streaming units) where a unit's rows start in its slot */
     void *arena;                   /* anonymous memory holding the RAM-tier tensors */
     size_t arena_len;
     void *map;                     /* HY_IO_MMAP: the mapped file */

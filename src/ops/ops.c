@@ -19,26 +19,18 @@
 #define MM_ROWS_PROMPT 64
 #define MM_TOKS_PROMPT 64
 
-struct mm_part {                /* one distinct partner type among the products */
-    uint32_t type;
-    const void *xq;             /* (n_tok, xq_stride bytes) converted activations */
-    size_t xq_stride;
-};
-
 struct mm_job {
     const struct mm_out *outs;
     int n_outs;
     const struct quant_kernels *k[8];     /* per product */
-    const struct mm_part *part[8];        /* per product: its converted activations */
+    int part[8];                          /* per product: index into prep->part */
     int64_t first_item[9];                /* prefix sums of work items per product */
     int rows_per_item;
-    int n_tok;
+    const struct mm_prep *prep;
     _Atomic int64_t next;
     /* conversion phase */
     const float *x;
     int64_t ldx;
-    struct mm_part *parts;
-    int n_parts;
 };
 
 void mm_scratch_free(struct mm_scratch *s)
@@ -53,12 +45,11 @@ void mm_scratch_free(struct mm_scratch *s)
 static void mm_convert_job(void *ctx, int ith, int nth)
 {
     struct mm_job *j = ctx;
-    int64_t n_in = j->outs[0].w.n_in;
-    for (int p = 0; p < j->n_parts; p++) {
-        const struct quant_kernels *qk = quant_kernels(j->parts[p].type);
-        for (int t = ith; t < j->n_tok; t += nth)
-            qk->from_float(j->x + t * j->ldx, (uint8_t *)j->parts[p].xq + t * j->parts[p].xq_stride,
-                           n_in);
+    const struct mm_prep *p = j->prep;
+    for (int k = 0; k < p->n_parts; k++) {
+        const struct quant_kernels *qk = quant_kernels(p->part[k].type);
+        for (int t = ith; t < p->n_tok; t += nth)
+            qk->from_float(j->x + t * j->ldx, (uint8_t *)p->part[k].xq + t * p->part[k].stride, p->n_in);
     }
 }
 
@@ -67,6 +58,7 @@ static void mm_job_run(void *ctx, int ith, int nth)
     (void)ith;
     (void)nth;
     struct mm_job *j = ctx;
+    const struct mm_prep *p = j->prep;
     int64_t total = j->first_item[j->n_outs];
     for (;;) {
         int64_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
@@ -77,60 +69,57 @@ static void mm_job_run(void *ctx, int ith, int nth)
             o++;
         const struct mm_out *mo = &j->outs[o];
         const struct quant_kernels *k = j->k[o];
-        const struct mm_part *pt = j->part[o];
+        const uint8_t *xq = p->part[j->part[o]].xq;
+        size_t stride = p->part[j->part[o]].stride;
         int64_t r0 = (item - j->first_item[o]) * j->rows_per_item;
         int nr = (int)HY_MIN((int64_t)j->rows_per_item, mo->w.n_out - r0);
         const uint8_t *w = (const uint8_t *)mo->w.data + r0 * mo->w.row_bytes;
         int n = (int)mo->w.n_in;
-        if (j->n_tok == 1) {
+        if (p->n_tok == 1) {
             for (int r = 0; r < nr; r++)
-                k->vec_dot(n, &mo->out[r0 + r], w + r * mo->w.row_bytes, pt->xq);
+                k->vec_dot(n, &mo->out[r0 + r], w + r * mo->w.row_bytes, xq);
             continue;
         }
-        for (int t0 = 0; t0 < j->n_tok; t0 += MM_TOKS_PROMPT) {
-            int nc = HY_MIN(MM_TOKS_PROMPT, j->n_tok - t0);
-            k->gemm(n, nr, nc, w, mo->w.row_bytes, (const uint8_t *)pt->xq + t0 * pt->xq_stride,
-                    pt->xq_stride, mo->out + t0 * mo->ldo + r0, (size_t)mo->ldo);
+        for (int t0 = 0; t0 < p->n_tok; t0 += MM_TOKS_PROMPT) {
+            int nc = HY_MIN(MM_TOKS_PROMPT, p->n_tok - t0);
+            k->gemm(n, nr, nc, w, mo->w.row_bytes, xq + t0 * stride, stride, mo->out + t0 * mo->ldo + r0,
+                    (size_t)mo->ldo);
         }
     }
 }
 
-int op_matmul(struct tpool *tp, struct mm_scratch *s, const float *x, int64_t ldx, int n_tok,
-              const struct mm_out *outs, int n_outs)
+int op_matmul_prepare(struct tpool *tp, struct mm_scratch *s, const float *x, int64_t ldx,
+                      int n_tok, int64_t n_in, const uint32_t *wtypes, int n_types,
+                      struct mm_prep *out)
 {
-    if (n_outs < 1 || n_outs > 8 || n_tok < 1)
+    memset(out, 0, sizeof *out);
+    out->n_tok = n_tok;
+    out->n_in = n_in;
+    if (n_tok < 1) {
+        hy_err("no tokens");
         return -EINVAL;
-    struct mm_job j = {.outs = outs, .n_outs = n_outs, .n_tok = n_tok, .x = x, .ldx = ldx};
-    struct mm_part parts[8];
-    int n_parts = 0;
-    int64_t n_in = outs[0].w.n_in;
-    j.rows_per_item = n_tok == 1 ? MM_ROWS_DECODE : MM_ROWS_PROMPT;
+    }
     size_t need = 0;
-    for (int o = 0; o < n_outs; o++) {
-        const struct quant_kernels *k = quant_kernels(outs[o].w.type);
-        if (!k || outs[o].w.n_in != n_in) {
-            hy_err("no kernels for weight type %s (or mismatched input width)",
-                   type_name(outs[o].w.type));
+    for (int i = 0; i < n_types; i++) {
+        const struct quant_kernels *k = quant_kernels(wtypes[i]);
+        if (!k) {
+            hy_err("no kernels for weight type %s", type_name(wtypes[i]));
             return -EINVAL;
         }
-        j.k[o] = k;
         int p = 0;
-        while (p < n_parts && parts[p].type != k->vec_dot_type)
+        while (p < out->n_parts && out->part[p].type != k->vec_dot_type)
             p++;
-        if (p == n_parts) {
-            const struct hy_type_info *ti = type_info(k->vec_dot_type);
-            if (n_in % ti->blck) {
-                hy_err("row of %lld elements is not a multiple of %s's block", (long long)n_in,
-                       ti->name);
-                return -EINVAL;
-            }
-            parts[p].type = k->vec_dot_type;
-            parts[p].xq_stride = HY_ALIGN_UP((size_t)type_row_bytes(ti, (uint64_t)n_in), 64);
-            need += parts[p].xq_stride * (size_t)n_tok;
-            n_parts++;
+        if (p < out->n_parts)
+            continue;
+        const struct hy_type_info *ti = type_info(k->vec_dot_type);
+        if (n_in % ti->blck || p == MM_MAX_PARTS) {
+            hy_err("row of %lld elements does not suit %s", (long long)n_in, ti->name);
+            return -EINVAL;
         }
-        j.first_item[o + 1] = j.first_item[o] +
-                              (outs[o].w.n_out + j.rows_per_item - 1) / j.rows_per_item;
+        out->part[p].type = k->vec_dot_type;
+        out->part[p].stride = HY_ALIGN_UP((size_t)type_row_bytes(ti, (uint64_t)n_in), 64);
+        need += out->part[p].stride * (size_t)n_tok;
+        out->n_parts++;
     }
     if (need > s->cap) {
         void *b = hy_aligned_alloc(64, need);
@@ -143,23 +132,58 @@ int op_matmul(struct tpool *tp, struct mm_scratch *s, const float *x, int64_t ld
         s->cap = need;
     }
     size_t off = 0;
-    for (int p = 0; p < n_parts; p++) {
-        parts[p].xq = (uint8_t *)s->buf + off;
-        off += parts[p].xq_stride * (size_t)n_tok;
+    for (int p = 0; p < out->n_parts; p++) {
+        out->part[p].xq = (uint8_t *)s->buf + off;
+        off += out->part[p].stride * (size_t)n_tok;
     }
-    for (int o = 0; o < n_outs; o++)
-        for (int p = 0; p < n_parts; p++)
-            if (parts[p].type == j.k[o]->vec_dot_type)
-                j.part[o] = &parts[p];
-    j.parts = parts;
-    j.n_parts = n_parts;
+    struct mm_job j = {.prep = out, .x = x, .ldx = ldx};
     if (n_tok == 1)
         mm_convert_job(&j, 0, 1);
     else
         tpool_run(tp, mm_convert_job, &j);
+    return 0;
+}
+
+int op_matmul_run(struct tpool *tp, const struct mm_prep *p, const struct mm_out *outs, int n_outs)
+{
+    if (n_outs < 1 || n_outs > 8)
+        return -EINVAL;
+    struct mm_job j = {.outs = outs, .n_outs = n_outs, .prep = p};
+    j.rows_per_item = p->n_tok == 1 ? MM_ROWS_DECODE : MM_ROWS_PROMPT;
+    for (int o = 0; o < n_outs; o++) {
+        const struct quant_kernels *k = quant_kernels(outs[o].w.type);
+        int q = 0;
+        while (k && q < p->n_parts && p->part[q].type != k->vec_dot_type)
+            q++;
+        if (!k || q == p->n_parts || outs[o].w.n_in != p->n_in) {
+            hy_err("a %s product was not prepared for", type_name(outs[o].w.type));
+            return -EINVAL;
+        }
+        j.k[o] = k;
+        j.part[o] = q;
+        j.first_item[o + 1] = j.first_item[o] + (outs[o].w.n_out + j.rows_per_item - 1) / j.rows_per_item;
+    }
     atomic_store(&j.next, 0);
     tpool_run(tp, mm_job_run, &j);
     return 0;
+}
+
+int op_matmul(struct tpool *tp, struct mm_scratch *s, const float *x, int64_t ldx, int n_tok,
+              const struct mm_out *outs, int n_outs)
+{
+    if (n_outs < 1 || n_outs > 8)
+        return -EINVAL;
+    uint32_t types[8];
+    for (int o = 0; o < n_outs; o++) {
+        types[o] = outs[o].w.type;
+        if (outs[o].w.n_in != outs[0].w.n_in) {
+            hy_err("products of one matmul must share their input width");
+            return -EINVAL;
+        }
+    }
+    struct mm_prep p;
+    int rc = op_matmul_prepare(tp, s, x, ldx, n_tok, outs[0].w.n_in, types, n_outs, &p);
+    return rc ? rc : op_matmul_run(tp, &p, outs, n_outs);
 }
 
 /* ---- element-wise -------------------------------------------------------------------- */

@@ -46,6 +46,25 @@ void mm_scratch_free(struct mm_scratch *s);
 int op_matmul(struct tpool *tp, struct mm_scratch *s, const float *x, int64_t ldx, int n_tok,
               const struct mm_out *outs, int n_outs);
 
+/* The same in two steps, for weights that arrive in pieces: convert x once for the
+ * weight types given, then run products (any rows of those types) against it as often
+ * as needed. The conversion lives in s until the next prepare. */
+#define MM_MAX_PARTS 4
+struct mm_prep {
+    int n_tok;
+    int64_t n_in;
+    int n_parts;
+    struct {
+        uint32_t type;          /* partner type */
+        const void *xq;         /* (n_tok, stride bytes) */
+        size_t stride;
+    } part[MM_MAX_PARTS];
+};
+int op_matmul_prepare(struct tpool *tp, struct mm_scratch *s, const float *x, int64_t ldx,
+                      int n_tok, int64_t n_in, const uint32_t *wtypes, int n_types,
+                      struct mm_prep *out);
+int op_matmul_run(struct tpool *tp, const struct mm_prep *p, const struct mm_out *outs, int n_outs);
+
 /* y = x / sqrt(mean(x^2) + eps) * w (w may be NULL). n elements, one row. */
 void op_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
 

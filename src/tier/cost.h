@@ -63,7 +63,15 @@ struct cost_model {
     uint32_t n_ctx, n_batch;
     double xfer_s_dec, xfer_s_pp;         /* one CPU<->GPU activation hand-over */
     uint32_t io_block, io_depth;
+    uint64_t chunk_bytes;                 /* streamed tensors move in pieces of at most this
+                                             (whole rows): the slot size, so the pool is a
+                                             few chunks, not a few layers */
 };
+/* A streaming slot for units of `bytes`: the unit, or a chunk of it. */
+static inline uint64_t cost_slot(const struct cost_model *cm, uint64_t bytes)
+{
+    return bytes < cm->chunk_bytes ? bytes : cm->chunk_bytes;
+}
 
 /* Where each aggregate lives. Tiers are enum plan_tier. */
 struct placement {

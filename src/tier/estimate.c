@@ -115,6 +115,9 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
     cm->n_batch = p->n_batch ? p->n_batch : 512;
     cm->io_block = prof->disk_block ? prof->disk_block : (1u << 20);
     cm->io_depth = prof->disk_depth ? prof->disk_depth : 8;
+    /* chunks several times the bytes the disk keeps in flight, so reads stay long and
+     * few; small enough that the pool costs little of the budget */
+    cm->chunk_bytes = HY_MAX((uint64_t)16 << 20, 4ull * cm->io_block * cm->io_depth);
     cm->layer = calloc(hp->n_layer, sizeof *cm->layer);
     cm->t_kind = calloc((size_t)in->n_tensors, sizeof *cm->t_kind);
     cm->t_layer = calloc((size_t)in->n_tensors, sizeof *cm->t_layer);
@@ -540,6 +543,29 @@ static double pick(const struct cost_time *t, int dev, bool pp)
     return pp ? t->cpu_pp : t->cpu_dec;
 }
 
+/* Compute of `comp` seconds with `bytes` of streamed weights (0: resident): the bytes
+ * move in chunks, each a unit read ahead and released once its share is computed. */
+static int sim_streamed(const struct cost_model *cm, struct sim *s, uint64_t bytes, double comp,
+                        int dev)
+{
+    if (!bytes) {
+        struct sim_step st = {.c_ovl = comp, .need = -1, .release = -1, .dev = dev};
+        return sim_step_add(s, st);
+    }
+    uint64_t n = (bytes + cm->chunk_bytes - 1) / cm->chunk_bytes;
+    for (uint64_t k = 0; k < n; k++) {
+        uint64_t b = k + 1 < n ? cm->chunk_bytes : bytes - (n - 1) * cm->chunk_bytes;
+        int u = sim_unit_add(s, profile_read_seconds(cm->prof, 1, b), b);
+        if (u < 0)
+            return -ENOMEM;
+        struct sim_step st = {.c_ovl = comp / (double)n, .need = u, .release = u, .dev = dev};
+        int rc = sim_step_add(s, st);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* Build the step sequence of one token (pp false) or one prompt batch (pp true). */
 static int sim_build(const struct cost_model *cm, const struct placement *pc, bool pp,
                      struct sim *s)
@@ -563,27 +589,18 @@ static int sim_build(const struct cost_model *cm, const struct placement *pc, bo
     }
     for (int l = 0; l < cm->n_layer; l++) {
         const struct cost_layer *L = &cm->layer[l];
-        int ua = -1, uf = -1;
         bool a_disk = pc->attn_tier[l] == TIER_DISK, f_disk = pc->ffn_tier[l] == TIER_DISK;
-        if (a_disk && f_disk) {
-            uint64_t b = L->attn_bytes + L->ffn_bytes;
-            ua = uf = sim_unit_add(s, profile_read_seconds(cm->prof, 1, b), b);
-        } else {
-            if (a_disk)
-                ua = sim_unit_add(s, profile_read_seconds(cm->prof, 1, L->attn_bytes), L->attn_bytes);
-            if (f_disk)
-                uf = sim_unit_add(s, profile_read_seconds(cm->prof, 1, L->ffn_bytes), L->ffn_bytes);
-        }
-        if ((a_disk && ua < 0) || (f_disk && uf < 0))
-            return -ENOMEM;
         int adev = a_disk ? DEVICE_CPU : dev_of(pc->attn_tier[l]);
         int fdev = f_disk ? DEVICE_CPU : dev_of(pc->ffn_tier[l]);
-        struct sim_step sa = {.c_ovl = pick(&L->attn, adev, pp), .need = ua,
-                              .release = (ua >= 0 && ua != uf) ? ua : -1, .dev = adev};
-        if ((rc = sim_step_add(s, sa)))
+        if ((rc = sim_streamed(cm, s, a_disk ? L->attn_bytes : 0, pick(&L->attn, adev, pp), adev)))
             return rc;
-        struct sim_step sf = {.c_pre = pick(&L->ffn, fdev, pp), .need = uf >= 0 && uf != ua ? uf : -1,
-                              .release = uf, .dev = fdev};
+        struct sim_step sf = {.need = -1, .release = -1, .dev = fdev};
+        if (f_disk) {
+            if ((rc = sim_streamed(cm, s, L->ffn_bytes, pick(&L->ffn, fdev, pp), fdev)))
+                return rc;
+        } else {
+            sf.c_pre = pick(&L->ffn, fdev, pp);
+        }
         if (L->n_expert && L->slice_bytes) {
             /* experts: held ones computed while the missing ones are read */
             double miss = 0, hold_c = 0, miss_c = 0, gpu_c = 0;
@@ -630,15 +647,10 @@ static int sim_build(const struct cost_model *cm, const struct placement *pc, bo
             return rc;
     }
     if (cm->head_bytes) {
-        int uh = -1;
-        if (pc->head_tier == TIER_DISK &&
-            (uh = sim_unit_add(s, profile_read_seconds(cm->prof, 1, cm->head_bytes), cm->head_bytes)) < 0)
-            return -ENOMEM;
         int hdev = pc->head_tier == TIER_DISK ? DEVICE_CPU : dev_of(pc->head_tier);
         /* prompt batches need the logits of their last token only */
-        struct sim_step sh = {.c_ovl = pick(&cm->head, hdev, false), .need = uh, .release = uh,
-                              .dev = hdev};
-        if ((rc = sim_step_add(s, sh)))
+        if ((rc = sim_streamed(cm, s, pc->head_tier == TIER_DISK ? cm->head_bytes : 0,
+                               pick(&cm->head, hdev, false), hdev)))
             return rc;
     }
     return 0;

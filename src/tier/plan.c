@@ -176,9 +176,10 @@ static uint64_t class_slot(const struct cost_model *cm, const struct placement *
         else
             s = HY_MAX(s, L->attn_bytes + L->ffn_bytes);
     }
-    if (c == PC_HEAD && pc->head_tier != TIER_GPU)
+    /* streamed units move in chunks: the head streams in any layer class */
+    if (c >= PC_LAYER && pc->head_tier != TIER_GPU)
         s = HY_MAX(s, cm->head_bytes);
-    return s;
+    return cost_slot(cm, s);
 }
 
 /* Put what fits of the model in VRAM: whole layers in order, the head, expert slices. */
@@ -260,9 +261,9 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
         }
     }
 
-    /* an output head too big for this class's slots must be resident: it goes first,
-     * before attention that could stream */
-    bool head_must = cm->head_bytes && pc->head_tier != TIER_GPU && !(c >= PC_LAYER && cm->head_bytes <= slot);
+    /* an output head this class does not stream must be resident: it goes first, before
+     * attention that could stream */
+    bool head_must = cm->head_bytes && pc->head_tier != TIER_GPU && c < PC_LAYER;
     if (head_must) {
         if (cm->head_bytes > left)
             return false;
@@ -369,9 +370,10 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
             bool a = pc->attn_tier[l] == TIER_DISK, f = pc->ffn_tier[l] == TIER_DISK;
             if (a || f)
                 any = true;
-            uint64_t u = (a ? Ly->attn_bytes : 0) + (f ? Ly->ffn_bytes : 0);
+            uint64_t u = HY_MAX(a ? Ly->attn_bytes : 0, f ? Ly->ffn_bytes : 0);
             unit_max = HY_MAX(unit_max, u);
         }
+        unit_max = cost_slot(cm, unit_max);
         if (!any)
             return false;
         /* the slots need only hold the largest unit actually streamed; the rest of
@@ -448,7 +450,7 @@ static uint64_t min_budget(const struct search *S, const bool allowed[PC_COUNT],
         switch (c) {
         case PC_NONE: need += attn + ffn + head; break;
         case PC_FFN: need += attn + head + 2 * slot; break;
-        case PC_LAYER: need += (head > slot ? head : 0) + 2 * slot; break;
+        case PC_LAYER: need += 2 * slot; break;
         case PC_HEAD: need += 2 * slot; break;
         }
         if (xs) {
@@ -682,6 +684,7 @@ int plan_build(const struct plan_input *in, const struct hy_profile *prof,
     pl->n_batch = cm.n_batch;
     pl->io_block = cm.io_block;
     pl->io_depth = cm.io_depth;
+    pl->chunk_bytes = cm.chunk_bytes;
     pl->min_ram_budget = min_ram;
     pl->pred = best_pred;
     *out = pl;

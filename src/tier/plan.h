@@ -94,6 +94,8 @@ struct plan {
     uint64_t expert_slot_bytes;       /* one expert's gate+up+down (largest layer) */
     uint32_t expert_cache_slices;     /* slices held in the expert cache (RAM) */
     uint32_t io_block, io_depth;      /* read size and queue depth the prediction assumes */
+    uint64_t chunk_bytes;             /* streamed tensors are read in pieces of whole rows of
+                                         at most this; slot_bytes is min(this, largest unit) */
     int n_layer;
     struct plan_layer *layers;        /* (n_layer) */
     uint32_t n_expert;                /* experts per layer (0 dense) */
