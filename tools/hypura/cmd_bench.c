@@ -152,17 +152,18 @@ out:
 
 int cmd_bench(int argc, char **argv)
 {
-    enum { O_BASELINE = 4000, O_COLD, O_WARM, O_JSON };
+    enum { O_BASELINE = 4000, O_COLD, O_WARM, O_JSON, O_ENGINE };
     static const struct option lo[] = {
         {"n-prompt", required_argument, 0, 'p'}, {"n-gen", required_argument, 0, 'n'},
         {"reps", required_argument, 0, 'r'},      {"baseline", no_argument, 0, O_BASELINE},
         {"cold", no_argument, 0, O_COLD},         {"warm", no_argument, 0, O_WARM},
         {"json", required_argument, 0, O_JSON},   {"help", no_argument, 0, 'h'},
+        {"engine", required_argument, 0, O_ENGINE},
         CLI_MODEL_LONGOPTS,                       {0, 0, 0, 0}};
     struct cli_model_opts mo;
     cli_model_opts_init(&mo);
     long n_p = 0, n_g = 32, reps = 3;
-    bool baseline = false, cold = false, warm = false;
+    bool baseline = false, cold = false, warm = false, plan = true;
     const char *json = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "p:n:r:t:h", lo, NULL)) != -1) {
@@ -177,6 +178,11 @@ int cmd_bench(int argc, char **argv)
         case 'n': ok = cli_int(optarg, 0, 1 << 20, &n_g); break;
         case 'r': ok = cli_int(optarg, 1, 64, &reps); break;
         case O_BASELINE: baseline = true; break;
+        case O_ENGINE:
+            plan = strcmp(optarg, "mmap") != 0;
+            baseline = strcmp(optarg, "hypura") != 0;
+            ok = !strcmp(optarg, "hypura") || !strcmp(optarg, "mmap") || !strcmp(optarg, "both");
+            break;
         case O_COLD: cold = true; break;
         case O_WARM: warm = true; break;
         case O_JSON: json = optarg; break;
@@ -186,6 +192,7 @@ int cmd_bench(int argc, char **argv)
                    "  -n N        decoded tokens per repetition (default 32)\n"
                    "  -r REPS     repetitions; medians are reported (default 3)\n"
                    "  --baseline  also run the naive baseline: the same engine on plain mmap\n"
+                   "  --engine E  hypura (the plan), mmap (the baseline alone) or both\n"
                    "  --cold      evict the model from the page cache before each repetition\n"
                    "  --warm      keep the page cache (default when neither is given: both)\n"
                    "  --json FILE write the results as JSON\n" CLI_MODEL_HELP);
@@ -206,7 +213,7 @@ int cmd_bench(int argc, char **argv)
     const char *path = argv[optind];
     struct series se[4];
     int n_se = 0;
-    for (int b = 0; b < (baseline ? 2 : 1); b++)
+    for (int b = plan ? 0 : 1; b < (baseline ? 2 : 1); b++)
         for (int w = 0; w < 2; w++) {
             if ((w == 0 && !cold) || (w == 1 && !warm))
                 continue;
@@ -223,7 +230,7 @@ int cmd_bench(int argc, char **argv)
                 o.mp.io = HY_IO_MMAP;
             if (one_rep(path, &o, (int)n_p, (int)n_g, se[i].cold, &se[i].s[se[i].n], &pd, &pp, &mu, &bwx))
                 return 1;
-            if (!strcmp(se[i].name, "hypura")) {
+            if (!strcmp(se[i].name, "hypura") || !plan) {
                 pred_decode = pd;
                 pred_prompt = pp;
                 must = mu;
