@@ -730,6 +730,45 @@ static void test_levels_gemm(void)
     }
 }
 
+/* Every kernel on buffers of exactly the bytes it may touch: under
+ * make test SANITIZE=address any read past a row (or a tile's last row/column) fails. */
+static void test_levels_bounds(void)
+{
+    enum hy_simd lv[5];
+    int nl = simd_levels(lv);
+    lv[nl++] = HY_SIMD_SCALAR;
+    uint64_t rng = 5;
+    for (int l = 0; l < nl; l++) {
+        for (size_t i = 0; i < HY_ARRAY_LEN(k_weights); i++) {
+            enum hy_type t = k_weights[i];
+            const struct quant_kernels *k = quant_kernels_at(t, lv[l]);
+            const struct quant_kernels *p = quant_kernels_at(k->vec_dot_type, lv[l]);
+            const int blck = (int)type_info(t)->blck;
+            static const int nbs[] = {1, 8, 9};
+            for (size_t j = 0; j < HY_ARRAY_LEN(nbs); j++) {
+                const int n = blck == 1 ? 16 * nbs[j] + 1 : nbs[j] * blck;
+                const size_t wr = row_bytes(t, n), ar = row_bytes(k->vec_dot_type, n);
+                char *w = malloc(4 * wr), *a = malloc(4 * ar);
+                float *x = malloc((size_t)n * sizeof(float)), *y = malloc((size_t)n * sizeof(float));
+                float s[16], d;
+                for (int r = 0; r < 4; r++)
+                    make_weights(t, w + r * wr, n, 0, &rng);
+                for (int c = 0; c < 4; c++) {
+                    random_acts(x, n, &rng);
+                    p->from_float(x, a + c * ar, n);
+                }
+                k->to_float(w + 3 * wr, y, n);
+                p->to_float(a + 3 * ar, y, n);
+                k->vec_dot(n, &d, w + 3 * wr, a + 3 * ar);
+                k->gemm(n, 4, 4, w, wr, a, ar, s, 4);
+                k->gemm(n, 3, 2, w + wr, wr, a + 2 * ar, ar, s, 3);
+                CHECK(isfinite(d) && isfinite(s[0]));
+                free(w), free(a), free(x), free(y);
+            }
+        }
+    }
+}
+
 /* ---- tables and random blocks ----------------------------------------------------------- */
 
 static void test_tables(void)
@@ -813,5 +852,6 @@ int main(void)
     RUN(test_levels_from_float);
     RUN(test_levels_vec_dot);
     RUN(test_levels_gemm);
+    RUN(test_levels_bounds);
     return test_finish();
 }

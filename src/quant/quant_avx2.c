@@ -221,6 +221,7 @@ static void q8_K_from_float_avx2(const float *x, void *vy, int64_t n)
         for (int j = 0; j < QK_K; j += 32) {
             __m256 v[4];
             __m256i q[4];
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++)
                 v[k] = _mm256_loadu_ps(x + j + 8 * k);
             const __m256i p = round_pack32(v, is, q);
@@ -268,6 +269,7 @@ X86_INLINE void store32_mul_s(float *y, __m256i c, __m256 d)
 X86_INLINE void store32_mul_add(float *y, __m256i c, __m256 d, __m256 m)
 {
     const __m128i h[2] = {_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1)};
+#pragma GCC unroll 2
     for (int k = 0; k < 2; k++) {
         for (int j = 0; j < 2; j++) {
             const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(h[k], 8 * j)));
@@ -340,11 +342,14 @@ static void q2_K_to_float_avx2(const void *vx, float *y, int64_t n)
     const __m256i m3 = _mm256_set1_epi8(3);
     for (int i = 0; i < NB(n, QK_K); i++) {
         const float d = x86_h2f(x[i].d), dmin = x86_h2f(x[i].dmin);
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i qs = x86_loadu256(x[i].qs + 32 * h);
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++, y += 32) {
                 const __m256i c = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
                 const __m128i lo = _mm256_castsi256_si128(c), hi = _mm256_extracti128_si256(c, 1);
+#pragma GCC unroll 2
                 for (int t = 0; t < 2; t++) {   /* two sub-blocks of 16 */
                     const uint8_t sc = x[i].scales[8 * h + 2 * k + t];
                     const __m256 dl = _mm256_set1_ps(d * (sc & 15)), ml = _mm256_set1_ps(dmin * (sc >> 4));
@@ -374,8 +379,10 @@ static void q3_K_to_float_avx2(const void *vx, float *y, int64_t n)
         int8_t sc[16];
         _mm_storeu_si128((__m128i *)sc, x86_k3_scales(x[i].scales));
         const __m256i hm = x86_loadu256(x[i].hmask);
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i qs = x86_loadu256(x[i].qs + 32 * h);
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++, y += 32) {
                 const __m256i c = _mm256_sub_epi8(q3_codes(qs, hm, h, k), _mm256_set1_epi8(4));
                 const __m128i lo = _mm256_castsi256_si128(c), hi = _mm256_extracti128_si256(c, 1);
@@ -398,6 +405,7 @@ static void q4_K_to_float_avx2(const void *vx, float *y, int64_t n)
         const float d = x86_h2f(x[i].d), dmin = x86_h2f(x[i].dmin);
         uint8_t sm[16];
         _mm_storeu_si128((__m128i *)sm, x86_k4_scales(x[i].scales));
+#pragma GCC unroll 4
         for (int g = 0; g < 4; g++, y += 64) {
             const __m256i q = x86_loadu256(x[i].qs + 32 * g);
             store32_mul_sub(y, _mm256_and_si256(q, m4), _mm256_set1_ps(d * sm[2 * g]),
@@ -417,6 +425,7 @@ static void q5_K_to_float_avx2(const void *vx, float *y, int64_t n)
         uint8_t sm[16];
         _mm_storeu_si128((__m128i *)sm, x86_k4_scales(x[i].scales));
         const __m256i qh = x86_loadu256(x[i].qh);
+#pragma GCC unroll 4
         for (int g = 0; g < 4; g++, y += 64) {
             const __m256i q = x86_loadu256(x[i].qs + 32 * g);
             const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), one), 4);
@@ -444,9 +453,11 @@ static void q6_K_to_float_avx2(const void *vx, float *y, int64_t n)
     const block_q6_K *x = vx;
     for (int i = 0; i < NB(n, QK_K); i++) {
         const float d = x86_h2f(x[i].d);
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i ql0 = x86_loadu256(x[i].ql + 64 * h), ql1 = x86_loadu256(x[i].ql + 64 * h + 32);
             const __m256i qh = x86_loadu256(x[i].qh + 32 * h);
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++, y += 32) {
                 const __m256i c = _mm256_sub_epi8(q6_codes(ql0, ql1, qh, k), _mm256_set1_epi8(32));
                 const __m128i lo = _mm256_castsi256_si128(c), hi = _mm256_extracti128_si256(c, 1);
@@ -588,9 +599,11 @@ static void q2_K_dot_avx2(int n, float *s, const void *vw, const void *va)
         const __m256i sc_a = _mm256_permute2x128_si256(sc, sc, 0x00);
         const __m256i sc_b = _mm256_permute2x128_si256(sc, sc, 0x11);
         __m256i isum = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i qs = x86_loadu256(w[i].qs + 32 * h);
             const __m256i scv = h ? sc_b : sc_a;
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
                 const __m256i c = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * k), m3);
                 const __m256i p = _mm256_maddubs_epi16(c, x86_loadu256(a[i].qs + 128 * h + 32 * k));
@@ -618,9 +631,11 @@ static void q3_K_dot_avx2(int n, float *s, const void *vw, const void *va)
         const __m256i sc_b = _mm256_permute2x128_si256(sc, sc, 0x11);
         const __m256i hm = x86_loadu256(w[i].hmask);
         __m256i isum = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i qs = x86_loadu256(w[i].qs + 32 * h);
             const __m256i scv = h ? sc_b : sc_a;
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
                 const __m256i c = q3_codes(qs, hm, h, k);
                 const __m256i p = _mm256_maddubs_epi16(c, x86_loadu256(a[i].qs + 128 * h + 32 * k));
@@ -648,6 +663,7 @@ X86_INLINE void k4_dot_block(const uint8_t *scales, const uint8_t *qs, const uin
     const __m256i scv = _mm256_set_m128i(sc16, sc16);
     const __m256i hb = qh ? x86_loadu256(qh) : _mm256_setzero_si256();
     __m256i isum = _mm256_setzero_si256();
+#pragma GCC unroll 4
     for (int g = 0; g < 4; g++) {
         const __m256i q = x86_loadu256(qs + 32 * g);
         __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
@@ -704,10 +720,12 @@ static void q6_K_dot_avx2(int n, float *s, const void *vw, const void *va)
         const __m256i sc_a = _mm256_permute2x128_si256(sc, sc, 0x00);
         const __m256i sc_b = _mm256_permute2x128_si256(sc, sc, 0x11);
         __m256i isum = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i ql0 = x86_loadu256(w[i].ql + 64 * h), ql1 = x86_loadu256(w[i].ql + 64 * h + 32);
             const __m256i qh = x86_loadu256(w[i].qh + 32 * h);
             const __m256i scv = h ? sc_b : sc_a;
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
                 const __m256i p = _mm256_maddubs_epi16(q6_codes(ql0, ql1, qh, k),
                                                        x86_loadu256(a[i].qs + 128 * h + 32 * k));

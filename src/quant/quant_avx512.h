@@ -108,14 +108,6 @@ X86_INLINE __m128i av5_k4_scales(const uint8_t *q)
     return _mm_or_si128(lo, _mm_and_si128(_mm_srli_epi16(Y, 2), _mm_set1_epi8(0x30)));
 }
 
-/* Q4_K / Q5_K mins against the activation bsums: 8 int32 partial sums of
- * sum_j min_j * (bsums[2j] + bsums[2j+1]); sm = the 8 scales, 8 mins. */
-X86_INLINE __m256i av5_k4_minsum8(__m128i sm, const int16_t *bsums)
-{
-    const __m128i dup = _mm_shuffle_epi8(sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15));
-    return _mm256_madd_epi16(_mm256_cvtepu8_epi16(dup), x86_loadu256(bsums));
-}
-
 /* 64 bytes of nibbles (two 32-byte groups g, g + 1) -> the codes of 2 x 64 elements:
  * *c0 = low then high nibbles of the first 32 bytes, *c1 the same for the second. */
 X86_INLINE void av5_nibbles128(const uint8_t *p, __m512i *c0, __m512i *c1)
@@ -124,15 +116,6 @@ X86_INLINE void av5_nibbles128(const uint8_t *p, __m512i *c0, __m512i *c1)
     const __m512i L = _mm512_and_si512(q, m4), H = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
     *c0 = _mm512_shuffle_i64x2(L, H, 0x44);   /* L.lo256, H.lo256 */
     *c1 = _mm512_shuffle_i64x2(L, H, 0xee);   /* L.hi256, H.hi256 */
-}
-
-/* Q4_K / Q5_K mins against the activation bsums: 4 int32 partial sums of
- * sum_j min_j * (bsums[2j] + bsums[2j+1]); sm = x86_k4_scales() (mins in bytes 8-15). */
-X86_INLINE __m128i av5_k4_minsum(__m128i sm, const int16_t *bsums)
-{
-    const __m256i bs = x86_loadu256(bsums);
-    const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-    return _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), pairs);
 }
 
 /* Q5_K codes of the 64 elements 64 g .. 64 g + 63: nibbles plus bit 2g (low half) or

@@ -17,8 +17,11 @@
  *
  * Ragged edges reuse a valid row or column and store only the real ones; tiles of a single
  * row or column are plain dots. Not here: threading and the choice of tile ranges (ops/). */
-/* -O3 here (its loop and scheduling passes) measured 9-13% faster tiles than -O2. */
+/* -O3 here (its loop and scheduling passes) measured 9-13% faster tiles than -O2; not in
+ * unoptimized (debug) builds, and not for clang, which has no such pragma. */
+#if defined(__OPTIMIZE__) && !defined(__clang__)
 #pragma GCC optimize("O3")
+#endif
 
 #include "quant/quant_avx512.h"
 
@@ -91,18 +94,6 @@ X86_INLINE __m256 halves2x4(const uint8_t *const w[4], size_t off)
 }
 
 /* ---- Q4_K and Q5_K ------------------------------------------------------------------------- */
-
-/* The codes of chunk pair (g, g + 1) of one row: c[0] = chunk g, c[1] = chunk g + 1. */
-X86_INLINE void k4_codes2(const uint8_t *blk, bool five, int g, __m512i c[2])
-{
-    if (five) {
-        const __m256i h = x86_loadu256(blk + 16);
-        c[0] = av5_q5k_codes(blk + 48 + 32 * g, h, g);
-        c[1] = av5_q5k_codes(blk + 48 + 32 * g + 32, h, g + 1);
-    } else {
-        av5_nibbles128(blk + 16 + 32 * g, &c[0], &c[1]);
-    }
-}
 
 X86_INLINE void k4_tile(int n, const uint8_t *const w[4], const uint8_t *const a[4], float out[16],
                         bool five)

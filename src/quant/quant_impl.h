@@ -7,7 +7,10 @@
  *
  * Contract of the activation (partner) blocks the dot kernels read: they come from
  * from_float, so their quants lie in [-127, 127] (never -128; the sign tricks of the
- * SIMD kernels rely on it) and Q8_1's s and Q8_K's bsums agree with their quants. */
+ * SIMD kernels rely on it) and Q8_1's s and Q8_K's bsums agree with their quants.
+ * Lengths are whole blocks; pointers need only the natural alignment of their block
+ * struct (2 bytes; 4 for F32 and Q8_K), which GGUF data and row buffers always have.
+ * Inputs are finite: NaN handling of the quantizers follows no particular rule. */
 #ifndef HY_QUANT_IMPL_H
 #define HY_QUANT_IMPL_H
 

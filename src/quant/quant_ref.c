@@ -11,6 +11,13 @@
  * integers). Float rows (F32, F16, BF16) accumulate in double.
  *
  * Not here: tiling, threading, weight quantizers (weights arrive quantized). */
+/* No auto-vectorization in the specification: GCC 12.2 with AVX512-VNNI enabled (NATIVE=1
+ * on this machine) turns the Q4_0 dot's sum(((q & 15) - 8) * a) into vpdpbusd with the
+ * wrong signedness, and the reference came out wrong (tests/test_quant.c caught it). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-vectorize")
+#endif
+
 #include "quant/quant_impl.h"
 
 #include <math.h>

@@ -12,7 +12,9 @@
 /* Software prefetch of the weight stream: this VM's hardware prefetcher leaves a
  * compute-bound dot far below the memory bandwidth (measured: Q4_K 3-4 GB/s without,
  * 8-10 GB/s with a lookahead of 1-4 KiB). Prefetching past the end of a row is harmless. */
+#ifndef X86_PF_DIST
 #define X86_PF_DIST 2048
+#endif
 
 X86_INLINE void x86_prefetch(const void *p, size_t bytes)
 {
