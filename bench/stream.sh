@@ -45,8 +45,8 @@ llama_run() { # model limit extra-args...
     --ignore-eos --no-warmup "$@" >"$log" 2>&1
   local rc=$?
   set -e
-  local tps; tps=$(grep -E "common_perf_print: +eval time" "$log" | sed -E 's/.*, +([0-9.]+) tokens per second.*/\1/' | tail -1)
-  local kills; kills=$(grep -oE "oom_kills [0-9]+" "$log" | awk '{print $2}' | tail -1)
+  local tps; tps=$(grep -E "common_perf_print: +eval time" "$log" | sed -E 's/.*, +([0-9.]+) tokens per second.*/\1/' | tail -1 || true)
+  local kills; kills=$(grep -oE "oom_kills [0-9]+" "$log" | awk '{print $2}' | tail -1 || true)
   echo "${tps:-0} $rc ${kills:-0}"
   rm -f "$log"
 }
@@ -58,7 +58,7 @@ hy_run() { # model limit budget engine
   "$CG" "$2" "$H" bench "$1" --ram-budget "$3" -p 0 -n "$NTOK" -r 1 --cold --engine "$4" -t 2 --json "$j" >/dev/null 2>"$j.err"
   local rc=$?
   set -e
-  local kills; kills=$(grep -oE "oom_kills [0-9]+" "$j.err" | awk '{print $2}' | tail -1)
+  local kills; kills=$(grep -oE "oom_kills [0-9]+" "$j.err" | awk '{print $2}' | tail -1 || true)
   if [ $rc = 0 ]; then
     python3 - "$j" "$rc" "${kills:-0}" <<'PY'
 import json, sys
@@ -81,7 +81,7 @@ run_case() { # name preset layers budget limit
     else "$H" synth "$preset" --type Q4_K_M --layers "$layers" -o "$M" --quiet; fi
   fi
   echo "== $name ($(du -h "$M" | cut -f1)), --ram-budget $budget, cgroup $((limit / 1048576)) MiB, $NTOK tokens, $REPS reps, cold"
-  "$H" profile --force --dir "$(dirname "$M")" >/dev/null 2>&1
+  "$H" profile --force --dir "$(dirname "$M")" --sample "$M" >/dev/null 2>&1
   local rows=()
   for ((r = 1; r <= REPS; r++)); do
     evict "$M"; rows+=("hypura $(hy_run "$M" "$limit" "$budget" hypura)")
@@ -90,11 +90,13 @@ run_case() { # name preset layers budget limit
     if [ "$r" = 1 ]; then evict "$M"; rows+=("llama.cpp-default $(llama_run "$M" "$limit")"); fi
     echo "  rep $r done"
   done
-  printf '%s\n' "${rows[@]}" | python3 - "$name" "$budget" "$limit" "$OUT/stream-$name.json" <<'PY'
+  local rf; rf=$(mktemp)
+  printf '%s\n' "${rows[@]}" > "$rf"
+  python3 - "$name" "$budget" "$limit" "$OUT/stream-$name.json" "$rf" <<'PY'
 import json, statistics, sys
-name, budget, limit, out = sys.argv[1:5]
+name, budget, limit, out, rows = sys.argv[1:6]
 runs = {}
-for line in sys.stdin:
+for line in open(rows):
     f = line.split()
     runs.setdefault(f[0], []).append([float(x) for x in f[1:]])
 def med(eng, i):
@@ -129,6 +131,7 @@ print(f"  disk ceiling {ceiling:.3f} tok/s: hypura reaches {100 * res['ceiling_s
       f"{res['vs_llama_cpp_no_repack']:.2f}x llama.cpp --no-repack; predicted {pred:.3f} tok/s "
       f"({100 * (pred / hv - 1) if hv else 0:+.0f}% vs measured)")
 PY
+  rm -f "$rf"
 }
 
 case $CASE in

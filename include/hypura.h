@@ -295,6 +295,8 @@ struct hy_profile_params {
     const char *dir;            /* a directory on the storage to measure; NULL = the cache dir */
     bool force;                 /* measure even when a cached profile matches this machine */
     bool no_measure;            /* never measure: the cached profile, else defaults */
+    const char *sample_file;    /* an existing file of >= 1 GiB in dir (a model) to measure
+                                   reads on, instead of writing a test file; NULL = none */
     hy_progress_fn progress;    /* NULL = silent */
     void *user;
 };

@@ -361,7 +361,7 @@ static void test_measure_storage(void)
     struct hy_profile p;
     profile_defaults(&p);
     double t0 = hy_now();
-    int rc = profile_measure_storage(&p, g_tmp, NULL, NULL);
+    int rc = profile_measure_storage(&p, g_tmp, NULL, NULL, NULL);
     CHECKF(rc == 0, "%s", hy_last_error());
     printf("  %s via %s: best %.2f GB/s (%u KiB x %u), 4 KiB random %.0f IOPS at qd1, %.0f at qd%u [%.1f s]\n",
            p.disk_dev, p.disk_io, p.disk_bw / 1e9, p.disk_block / 1024, p.disk_depth, p.disk_iops_qd1, p.disk_iops,

@@ -108,6 +108,7 @@ int plan_resolve(const char *path, const struct hy_plan_params *p, struct hy_pro
             snprintf(dir, sizeof dir, ".");
         struct hy_profile_params pr = hy_profile_default_params();
         pr.dir = dir;
+        pr.sample_file = path; /* the model itself, when it is big enough to measure on */
         pr.no_measure = p->no_measure;
         pr.progress = p->progress;
         pr.user = p->user;

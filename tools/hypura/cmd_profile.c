@@ -1,4 +1,4 @@
-/* hypura profile [--dir PATH] [--force] [--json]
+/* hypura profile [--dir PATH] [--sample FILE] [--force] [--json]
  * Measure this machine (CPU, memory bandwidth, the storage holding PATH, the GPU in CUDA
  * builds), or show the cached figures. The measuring is hy_profile_get's (src/tier). */
 #include "cli.h"
@@ -8,10 +8,12 @@
 
 static void profile_usage(FILE *f)
 {
-    fprintf(f, "usage: hypura profile [--dir PATH] [--force] [--json]\n"
+    fprintf(f, "usage: hypura profile [--dir PATH] [--sample FILE] [--force] [--json]\n"
                "Measure CPU, memory bandwidth, storage (direct I/O, cold, on a fresh 256 MiB file)\n"
                "and GPU, and cache the figures for the planner; later runs show the cache.\n\n"
                "  --dir PATH   a directory on the storage to measure (default: the cache directory)\n"
+               "  --sample FILE  read this existing file (1 GiB or more, e.g. a model) instead of\n"
+               "               writing a test file: data at rest, as a model is read\n"
                "  --force      measure again even when the cached figures match this machine\n"
                "  --json       print the profile as JSON\n");
 }
@@ -93,6 +95,8 @@ int cmd_profile(int argc, char **argv)
             pp.force = true;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--sample") && i + 1 < argc) {
+            pp.sample_file = argv[++i];
         } else if (!strcmp(a, "--dir") && i + 1 < argc) {
             pp.dir = argv[++i];
         } else if (!strncmp(a, "--dir=", 6)) {
