@@ -44,13 +44,13 @@ ifneq ($(SANITIZE),)
 endif
 ifeq ($(NATIVE),1)
   CFLAGS_BASE += -march=native
-  BUILD := $(BUILD)-native
+  BUILD := $(BUILD)/native
 endif
 ifeq ($(URING),0)
-  BUILD := $(BUILD)-nouring
+  BUILD := $(BUILD)/nouring
 endif
 ifneq ($(ARCH),x86_64)
-  BUILD := $(BUILD)-$(ARCH)
+  BUILD := $(BUILD)/$(ARCH)
 endif
 
 # --- optional dependencies, each announced -------------------------------------------
