@@ -63,6 +63,8 @@ struct cost_model {
     uint32_t n_ctx, n_batch;
     double xfer_s_dec, xfer_s_pp;         /* one CPU<->GPU activation hand-over */
     uint32_t io_block, io_depth;
+    int n_tensors;
+    const struct plan_tensor_in *t;       /* (n_tensors) borrowed from the input */
     uint64_t chunk_bytes;                 /* streamed tensors move in pieces of at most this
                                              (whole rows): the slot size, so the pool is a
                                              few chunks, not a few layers */
@@ -78,6 +80,10 @@ struct placement {
     uint8_t *attn_tier, *ffn_tier;        /* (n_layer) */
     uint8_t *x_tier;                      /* (n_layer, n_expert) */
     uint8_t head_tier, embd_tier;
+    uint8_t *t_keep;                      /* (n_tensors) 1: a matrix of a layer whose FFN
+                                             streams, kept in RAM with what the budget had
+                                             left (whole layers leave a remainder) */
+    uint64_t *ffn_kept;                   /* (n_layer) bytes of such matrices per layer */
     uint32_t n_slots;                     /* dense streaming slots */
     uint64_t slot_bytes;
     uint32_t n_xslots;                    /* expert landing slots */

@@ -118,6 +118,8 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
     /* chunks several times the bytes the disk keeps in flight, so reads stay long and
      * few; small enough that the pool costs little of the budget */
     cm->chunk_bytes = HY_MAX((uint64_t)16 << 20, 4ull * cm->io_block * cm->io_depth);
+    cm->n_tensors = in->n_tensors;
+    cm->t = in->t;
     cm->layer = calloc(hp->n_layer, sizeof *cm->layer);
     cm->t_kind = calloc((size_t)in->n_tensors, sizeof *cm->t_kind);
     cm->t_layer = calloc((size_t)in->n_tensors, sizeof *cm->t_layer);
@@ -277,7 +279,9 @@ int placement_alloc(struct placement *pc, const struct cost_model *cm)
     pc->attn_tier = calloc((size_t)cm->n_layer, 1);
     pc->ffn_tier = calloc((size_t)cm->n_layer, 1);
     pc->x_tier = calloc(nx, 1);
-    if (!pc->attn_tier || !pc->ffn_tier || !pc->x_tier) {
+    pc->t_keep = calloc((size_t)cm->n_tensors + 1, 1);
+    pc->ffn_kept = calloc((size_t)cm->n_layer, sizeof *pc->ffn_kept);
+    if (!pc->attn_tier || !pc->ffn_tier || !pc->x_tier || !pc->t_keep || !pc->ffn_kept) {
         placement_free(pc);
         hy_err("out of memory");
         return -ENOMEM;
@@ -292,6 +296,8 @@ void placement_free(struct placement *pc)
     free(pc->attn_tier);
     free(pc->ffn_tier);
     free(pc->x_tier);
+    free(pc->t_keep);
+    free(pc->ffn_kept);
     memset(pc, 0, sizeof *pc);
 }
 
@@ -301,6 +307,8 @@ void placement_copy(struct placement *dst, const struct placement *src, const st
     memcpy(dst->attn_tier, src->attn_tier, (size_t)cm->n_layer);
     memcpy(dst->ffn_tier, src->ffn_tier, (size_t)cm->n_layer);
     memcpy(dst->x_tier, src->x_tier, nx);
+    memcpy(dst->t_keep, src->t_keep, (size_t)cm->n_tensors);
+    memcpy(dst->ffn_kept, src->ffn_kept, (size_t)cm->n_layer * sizeof *dst->ffn_kept);
     dst->head_tier = src->head_tier;
     dst->embd_tier = src->embd_tier;
     dst->n_slots = src->n_slots;
@@ -321,7 +329,8 @@ void cost_tier_bytes(const struct cost_model *cm, const struct placement *pc, ui
         const struct cost_layer *L = &cm->layer[l];
         out[layer_on_gpu(pc, l) ? TIER_GPU : TIER_RAM] += L->vec_bytes;
         out[pc->attn_tier[l]] += L->attn_bytes;
-        out[pc->ffn_tier[l]] += L->ffn_bytes;
+        out[pc->ffn_tier[l]] += L->ffn_bytes - pc->ffn_kept[l];
+        out[TIER_RAM] += pc->ffn_kept[l];
         for (uint32_t e = 0; e < L->n_expert; e++)
             out[pc->x_tier[(size_t)l * cm->n_expert + e]] += L->exp_bytes / L->n_expert;
         if (L->n_expert)
@@ -596,7 +605,11 @@ static int sim_build(const struct cost_model *cm, const struct placement *pc, bo
             return rc;
         struct sim_step sf = {.need = -1, .release = -1, .dev = fdev};
         if (f_disk) {
-            if ((rc = sim_streamed(cm, s, L->ffn_bytes, pick(&L->ffn, fdev, pp), fdev)))
+            /* matrices kept in RAM first, then the streamed rest, compute in proportion */
+            double comp = pick(&L->ffn, fdev, pp);
+            double kept = L->ffn_bytes ? (double)pc->ffn_kept[l] / (double)L->ffn_bytes : 0;
+            if ((kept > 0 && (rc = sim_streamed(cm, s, 0, comp * kept, fdev))) ||
+                (rc = sim_streamed(cm, s, L->ffn_bytes - pc->ffn_kept[l], comp * (1 - kept), fdev)))
                 return rc;
         } else {
             sf.c_pre = pick(&L->ffn, fdev, pp);

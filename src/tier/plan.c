@@ -214,6 +214,39 @@ static void fill_gpu(const struct search *S, struct placement *pc)
         }
 }
 
+static int cmp_bytes_desc(const void *a, const void *b, void *ctx)
+{
+    const struct cost_model *cm = ctx;
+    uint64_t x = cm->t[*(const int *)a].bytes, y = cm->t[*(const int *)b].bytes;
+    return x > y ? -1 : x < y;
+}
+
+static void keep_matrices(const struct cost_model *cm, struct placement *pc, uint64_t *left)
+{
+    int *idx = malloc(sizeof *idx * (size_t)(cm->n_tensors ? cm->n_tensors : 1));
+    if (!idx)
+        return; /* keeping nothing is a valid plan */
+    int n = 0;
+    for (int i = 0; i < cm->n_tensors; i++) {
+        int l = cm->t_layer[i];
+        if (cm->t_kind[i] == CK_FFN && l >= 0 && pc->ffn_tier[l] == TIER_DISK &&
+            pc->attn_tier[l] == TIER_RAM)
+            idx[n++] = i;
+    }
+    qsort_r(idx, (size_t)n, sizeof *idx, cmp_bytes_desc, (void *)cm);
+    for (int k = 0; k < n; k++) {
+        uint64_t b = cm->t[idx[k]].bytes;
+        int l = cm->t_layer[idx[k]];
+        /* a layer must keep something to stream, else it should have been resident */
+        if (b <= *left && pc->ffn_kept[l] + b < cm->layer[l].ffn_bytes) {
+            *left -= b;
+            pc->t_keep[idx[k]] = 1;
+            pc->ffn_kept[l] += b;
+        }
+    }
+    free(idx);
+}
+
 /* Fill one candidate. Returns false when the class does not fit the budget. */
 static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct placement *pc)
 {
@@ -224,6 +257,8 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
     memset(pc->x_tier, TIER_RAM, (size_t)L * (cm->n_expert ? cm->n_expert : 1));
     pc->head_tier = TIER_RAM;
     pc->embd_tier = TIER_RAM;
+    memset(pc->t_keep, 0, (size_t)cm->n_tensors);
+    memset(pc->ffn_kept, 0, (size_t)L * sizeof *pc->ffn_kept);
     pc->n_slots = 0;
     pc->slot_bytes = 0;
     pc->n_xslots = 0;
@@ -384,6 +419,11 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
         pc->slot_bytes = slot;
     }
 
+    /* whole layers leave a remainder of the budget: keep single FFN matrices of the
+     * streamed layers in it, largest first (each byte kept is a byte not read per token) */
+    if (c != PC_NONE && !S->force_all)
+        keep_matrices(cm, pc, &left);
+
     /* expert slices: all, or an expert cache of what is left after the landing slots */
     if (xtotal) {
         if (xtotal <= left + xpool && !S->force_experts) {
@@ -508,7 +548,7 @@ static int plan_from_placement(const struct cost_model *cm, const struct plan_in
         ly->device = pc->attn_tier[l] == TIER_GPU ? DEVICE_GPU : DEVICE_CPU;
         bool a = pc->attn_tier[l] == TIER_DISK, f = pc->ffn_tier[l] == TIER_DISK;
         ly->streamed = a && f ? 2 : f ? 1 : a ? 3 : 0;
-        ly->stream_bytes = (a ? cl->attn_bytes : 0) + (f ? cl->ffn_bytes : 0);
+        ly->stream_bytes = (a ? cl->attn_bytes : 0) + (f ? cl->ffn_bytes - pc->ffn_kept[l] : 0);
         for (uint32_t e = 0; e < cl->n_expert && cm->n_expert; e++)
             if (pc->x_tier[(size_t)l * cm->n_expert + e] != TIER_DISK)
                 ly->n_expert_held++;
@@ -523,7 +563,7 @@ static int plan_from_placement(const struct cost_model *cm, const struct plan_in
             tier = l >= 0 && pc->attn_tier[l] == TIER_GPU ? TIER_GPU : TIER_RAM;
             break;
         case CK_ATTN: tier = pc->attn_tier[l]; break;
-        case CK_FFN: tier = pc->ffn_tier[l]; break;
+        case CK_FFN: tier = pc->t_keep[i] ? TIER_RAM : pc->ffn_tier[l]; break;
         case CK_HEAD: tier = pc->head_tier; break;
         case CK_EMBD: tier = pc->embd_tier; break;
         case CK_EXPERT: {
@@ -727,10 +767,23 @@ int plan_estimate(const struct plan_input *in, const struct hy_profile *prof,
         uint8_t t = pl->place[i].tier;
         switch ((enum cost_kind)cm.t_kind[i]) {
         case CK_ATTN: pc.attn_tier[l] = t; break;
-        case CK_FFN: pc.ffn_tier[l] = t; break;
+        case CK_FFN:
+            /* a layer whose FFN streams may keep some matrices in RAM */
+            if (t == TIER_DISK)
+                pc.ffn_tier[l] = TIER_DISK;
+            break;
         case CK_HEAD: pc.head_tier = t; break;
         case CK_EMBD: pc.embd_tier = t; break;
         default: break;
+        }
+    }
+    for (int i = 0; i < in->n_tensors; i++) {
+        int l = cm.t_layer[i];
+        if (cm.t_kind[i] == CK_FFN && pc.ffn_tier[l] == TIER_DISK && pl->place[i].tier == TIER_RAM) {
+            pc.t_keep[i] = 1;
+            pc.ffn_kept[l] += in->t[i].bytes;
+        } else if (cm.t_kind[i] == CK_FFN && pc.ffn_tier[l] != TIER_DISK) {
+            pc.ffn_tier[l] = pl->place[i].tier;
         }
     }
     if (cm.n_expert && pl->expert_tier && pl->n_expert == cm.n_expert)
