@@ -52,6 +52,10 @@ struct rd {
     struct hy_file *f;
     uint64_t off;        /* file offset of buf[0] */
     uint64_t pos;        /* current file offset */
+    uint64_t min_end;    /* the header ends at or after this offset: read-ahead stops here,
+                            so parsing a header never reads tensor data */
+    uint64_t tail;       /* least bytes of header after the entry being read */
+    size_t grow;         /* next read-ahead size: doubles while the header goes on */
     uint8_t *buf;
     size_t len;          /* valid bytes in buf */
     size_t cap;
@@ -81,8 +85,11 @@ static int rd_bytes(struct rd *r, void *dst, uint64_t n, const char *what)
         }
         /* grow the read size as the header proves long: a small header costs a small
          * read, so reading a header barely touches the tensor data after it */
-        size_t chunk = r->len ? HY_MIN(r->cap, r->len * 2) : 16384;
-        size_t want = (size_t)HY_MIN((uint64_t)chunk, r->f->size - r->pos);
+        size_t chunk = r->grow;
+        r->grow = HY_MIN(r->cap, r->grow * 2);
+        uint64_t ahead = r->min_end > r->pos ? r->min_end - r->pos : 0;
+        size_t want = (size_t)HY_MIN((uint64_t)chunk, HY_MAX(ahead, n));
+        want = (size_t)HY_MIN((uint64_t)want, r->f->size - r->pos);
         int rc = file_read_at(r->f, r->buf, want, r->pos);
         if (rc)
             return rc;
@@ -90,6 +97,13 @@ static int rd_bytes(struct rd *r, void *dst, uint64_t n, const char *what)
         r->len = want;
     }
     return 0;
+}
+
+/* The header has at least `bytes` more after the current position. */
+static void rd_at_least(struct rd *r, uint64_t bytes)
+{
+    if (r->pos + bytes > r->min_end)
+        r->min_end = r->pos + bytes;
 }
 
 static int rd_u32(struct rd *r, uint32_t *v, const char *what)
@@ -207,6 +221,7 @@ static int rd_array(struct rd *r, struct gguf_kv *kv)
     }
     kv->n = n;
     if (at != GGUF_STR) {
+        rd_at_least(r, need + r->tail);
         kv->adata = malloc(need ? (size_t)need : 1);
         if (!kv->adata) {
             hy_err("out of memory");
@@ -231,6 +246,7 @@ static int rd_array(struct rd *r, struct gguf_kv *kv)
     }
     for (uint64_t j = 0; j < n; j++) {
         uint64_t len;
+        rd_at_least(r, 8 * (n - j) + r->tail);
         rc = rd_u64(r, &len, kv->key);
         if (rc)
             return rc;
@@ -239,6 +255,7 @@ static int rd_array(struct rd *r, struct gguf_kv *kv)
                    " exceeds the file", kv->key, j, len, r->pos - 8);
             return -EBADMSG;
         }
+        rd_at_least(r, len + 8 * (n - j - 1) + r->tail);
         if (used + len + 1 > cap) {
             while (used + len + 1 > cap)
                 cap *= 2;
@@ -360,7 +377,7 @@ int gguf_open(struct gguf **out, struct hy_file *f)
 {
     *out = NULL;
     struct gguf *g = calloc(1, sizeof *g);
-    struct rd r = {.f = f, .cap = 1 << 20};
+    struct rd r = {.f = f, .cap = 1 << 20, .grow = 16384, .min_end = 24};
     r.buf = malloc(r.cap);
     int rc = -ENOMEM;
     if (!g || !r.buf) {
@@ -406,6 +423,10 @@ int gguf_open(struct gguf **out, struct hy_file *f)
     }
     for (uint64_t i = 0; i < n_kv; i++) {
         g->n_kv = (int64_t)i + 1; /* so gguf_free releases the partial entry */
+        /* every kv takes >= 13 bytes, every tensor info >= 32: the header goes on at
+         * least that far, and read-ahead may go that far */
+        r.tail = 13 * (n_kv - i - 1) + 32 * n_tensors;
+        rd_at_least(&r, 13 + r.tail);
         if ((rc = rd_kv(&r, &g->kv[i])))
             goto fail;
     }
@@ -424,6 +445,7 @@ int gguf_open(struct gguf **out, struct hy_file *f)
     for (uint64_t i = 0; i < n_tensors; i++) {
         char *name = NULL;
         g->n_tensors = (int64_t)i + 1;
+        rd_at_least(&r, 32 * (n_tensors - i));
         rc = rd_tensor_info(&r, &g->tensors[i], &name);
         g->tensors[i].name = name;
         if (rc)
