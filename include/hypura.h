@@ -156,7 +156,8 @@ int hy_session_n_past(const hy_session *s);
 int hy_session_truncate(hy_session *s, int n);
 
 struct hy_session_stats {
-    uint64_t disk_read_bytes;   /* bytes read from the model file by the runtime */
+    uint64_t disk_read_bytes;   /* bytes read from the model file since the model was
+                                   opened: header, resident weights, streamed weights */
     double stall_seconds;       /* time compute waited on streamed weights */
     uint64_t n_eval_tokens;
 };
@@ -190,6 +191,8 @@ struct hy_synth_params {
     const char *vocab_path; /* GGUF to copy tokenizer.* from; NULL = the preset's vocabulary
                                from $HYPURA_FIXTURES/vocab when present, else byte fallback */
     uint64_t seed;
+    bool sparse;            /* the header only, the tensor data left as holes (zeros):
+                               for planning and header tests, never for running */
     void (*progress)(double frac, void *user);
     void *user;
 };

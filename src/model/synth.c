@@ -465,6 +465,14 @@ int hy_synth(const struct hy_synth_params *sp, const char *out_path)
         hy_err("cannot size %s to %llu bytes: %s", out_path, (unsigned long long)total, strerror(errno));
         goto out;
     }
+    if (sp->sparse) {
+        /* header, then holes to the full size */
+        if (pwrite(wr.fd, hdr, (size_t)hlen, 0) != (ssize_t)hlen || ftruncate(wr.fd, (off_t)total) != 0) {
+            rc = -errno;
+            hy_err("writing %s: %s", out_path, strerror(errno));
+        }
+        goto out;
+    }
     pthread_mutex_init(&wr.mu, NULL);
     pthread_cond_init(&wr.cv, NULL);
     wr.buf[0] = hy_aligned_alloc(4096, SYNTH_CHUNK);

@@ -7,8 +7,9 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hypura synth PRESET -o FILE [--type TYPE] [--layers N] [--vocab FROM.gguf] [--seed S]\n"
-               "  Writes a GGUF with random weights in a real model's shape.\n  presets:");
+    fprintf(f, "usage: hypura synth PRESET -o FILE [--type TYPE] [--layers N] [--vocab FROM.gguf] [--seed S] [--sparse]\n"
+               "  Writes a GGUF with random weights in a real model's shape. --sparse writes the\n"
+               "  header only (the data are holes: for planning tests, not for running).\n  presets:");
     for (int i = 0; hy_synth_preset_name(i); i++)
         fprintf(f, " %s", hy_synth_preset_name(i));
     fprintf(f, "\n  types:  ");
@@ -29,6 +30,7 @@ int cmd_synth(int argc, char **argv)
         {"output", required_argument, 0, 'o'}, {"type", required_argument, 0, 'T'},
         {"layers", required_argument, 0, 'L'}, {"vocab", required_argument, 0, 'V'},
         {"seed", required_argument, 0, 'S'},   {"quiet", no_argument, 0, 'q'},
+        {"sparse", no_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     struct hy_synth_params p = hy_synth_default_params();
     const char *out = NULL;
@@ -41,6 +43,7 @@ int cmd_synth(int argc, char **argv)
         case 'T': p.type = optarg; break;
         case 'V': p.vocab_path = optarg; break;
         case 'q': quiet = true; break;
+        case 'P': p.sparse = true; break;
         case 'L':
             if (!cli_int(optarg, 1, 4096, &v)) {
                 fprintf(stderr, "hypura: --layers takes a number from 1 to 4096\n");
