@@ -8,6 +8,7 @@
 #include "io/stream.h"
 #include "quant/quant.h"
 #include "tier/plan_file.h"
+#include "tier/roles.h"
 #include "tokenizer/tokenizer.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -623,8 +624,16 @@ int hy_model_tensor_info(const hy_model *m, int i, struct hy_tensor_info *out)
         out->ne[d] = (int64_t)g->ne[d];
     out->bytes = g->nbytes;
     out->offset = g->offset;
-    out->role = "?";
-    out->layer = -1;
+    struct tensor_role r;
+    /* hyper-parameters may be missing (a header-only load of an unknown architecture):
+     * classify by name and shape alone then */
+    if (role_classify(g->name, g->ne, g->nbytes, m->hp.n_layer ? &m->hp : NULL, &r) == 0) {
+        out->role = role_name(r.role);
+        out->layer = r.layer;
+    } else {
+        out->role = "?";
+        out->layer = -1;
+    }
     return 0;
 }
 

@@ -187,6 +187,9 @@ int hy_session_truncate(hy_session *s, int n)
 void hy_session_stats(const hy_session *s, struct hy_session_stats *out)
 {
     *out = s->stats;
-    stream_stats(s->m->stream, &out->disk_read_bytes, &out->stall_seconds);
-    out->disk_read_bytes += s->m->file->bytes_read;
+    uint64_t streamed;
+    stream_stats(s->m->stream, &streamed, &out->stall_seconds);
+    /* everything read from the model file since it was opened: header, resident
+     * weights, streamed chunks, embedding rows (one file counts what the other does not) */
+    out->disk_read_bytes = s->m->file->bytes_read + (s->m->dfile ? s->m->dfile->bytes_read : 0);
 }
