@@ -650,15 +650,16 @@ int profile_measure_storage(struct hy_profile *prof, const char *dir, const char
         prof->disk[prof->n_disk++] = (struct hy_disk_point){blocks[i / ND], depths[i % ND], bw};
         prof->disk_bw = fmax(prof->disk_bw, bw);
     }
-    /* the streamer's request size and depth: the fastest point keeping at least 4 MiB in
-     * flight. Streaming reads tens of MiB ahead into slots that are allocated anyway, so
-     * bytes in flight cost nothing; shallow queues that look as fast in a short
-     * measurement fall behind over a long stream (measured: 256K x 1 streamed at 80% of
-     * the rate of 1M x 8 on this kind of virtual disk). */
+    /* the streamer's request size and depth: the fastest point keeping at least 4 MiB and
+     * 4 requests in flight. Streaming reads tens of MiB ahead into slots that are
+     * allocated anyway, so bytes in flight cost nothing; shallow queues that look as fast
+     * in a short measurement fall behind over a long stream (measured: 256K x 1 streamed
+     * at 80% of the rate of 1M x 8, 4M x 1 at 85% of 1M x 4, on this kind of virtual
+     * disk). */
     double best = -1;
     for (int i = 0; i < prof->n_disk; i++) {
         const struct hy_disk_point *pt = &prof->disk[i];
-        if ((uint64_t)pt->block * pt->depth >= (4u << 20) && pt->bytes_per_s > best) {
+        if ((uint64_t)pt->block * pt->depth >= (4u << 20) && pt->depth >= 4 && pt->bytes_per_s > best) {
             best = pt->bytes_per_s;
             prof->disk_block = pt->block;
             prof->disk_depth = pt->depth;
