@@ -60,6 +60,7 @@ struct hy_model_params {
     bool vocab_only;        /* load metadata and tokenizer only; no weights */
     bool header_only;       /* metadata and tensor table only (inspect): nothing else read */
     const char *plan_mode;  /* NULL = planner decides; else "resident", "ffn-stream", ... */
+    bool no_measure;        /* never measure the hardware: cached profile, else defaults */
     void (*progress)(const char *stage, double frac, void *user);  /* hardware measuring */
     void *progress_user;
 };

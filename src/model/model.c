@@ -379,7 +379,7 @@ static int make_plan(hy_model *m)
     pp.progress = m->params.progress;
     pp.user = m->params.progress_user;
     struct plan_file_params fp;
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < (m->params.no_measure ? 1 : 2); pass++) {
         pp.no_measure = pass == 0;
         int rc = plan_resolve(m->path, &pp, &m->prof, &fp);
         if (!rc) {

@@ -67,6 +67,7 @@ int cli_model_opt(struct cli_model_opts *o, int c, const char *arg)
         return 1;
     case OPT_NO_MEASURE:
         o->no_measure = true;
+        o->mp.no_measure = true;
         return 1;
     case OPT_BATCH:
         if (!cli_int(arg, 1, 1 << 20, &v)) {
