@@ -72,7 +72,6 @@ static void run_cycles(struct hy_file *f, enum ioq_backend be, int n_slots, int 
     if (!s)
         return;
     for (int c = 0; c < cycles; c++) {
-        stream_begin_token(s);
         for (int u = 0; u < 5; u++) {
             const uint8_t *slot = stream_acquire(s, u);
             CHECKF(slot != NULL, "unit %d: %s", u, hy_last_error());

@@ -453,11 +453,6 @@ void stream_release(struct streamer *s, int u)
     pthread_mutex_unlock(&s->mu);
 }
 
-void stream_begin_token(struct streamer *s)
-{
-    (void)s; /* the cycle continues at unit 0; nothing to reset */
-}
-
 void stream_end_layer(struct streamer *s, int layer)
 {
     pthread_mutex_lock(&s->mu);

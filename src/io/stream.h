@@ -59,8 +59,6 @@ uint64_t stream_pool_bytes(const struct streamer *s);
 const uint8_t *stream_acquire(struct streamer *s, int u);
 /* Unit u (acquired before) is no longer needed: its slot may be refilled. */
 void stream_release(struct streamer *s, int u);
-/* A forward pass starts (position 0 of the cycle is next). */
-void stream_begin_token(struct streamer *s);
 /* Units of this layer are no longer needed by this pass (whatever is still acquired). */
 void stream_end_layer(struct streamer *s, int layer);
 

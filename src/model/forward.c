@@ -24,7 +24,6 @@ struct fwd {
     int n;                 /* tokens in this batch */
     int pos0;              /* position of the first */
     const struct layer *L; /* current layer */
-    int il;
     struct rope_cfg rope;
     hy_half *kc, *vc;      /* this layer's KV cache */
     int n_out;             /* rows that need logits */
@@ -272,10 +271,7 @@ int forward_batch(hy_session *s, const hy_token *toks, int n, bool want_all)
     int rc = embed(&f, toks);
     if (rc)
         return rc;
-    if (m->stream)
-        stream_begin_token(m->stream);
     for (uint32_t l = 0; l < hp->n_layer; l++) {
-        f.il = (int)l;
         f.L = &m->layers[l];
         f.kc = s->k_cache + (int64_t)l * s->n_ctx * s->kv_dim_k;
         f.vc = s->v_cache + (int64_t)l * s->n_ctx * s->kv_dim_v;

@@ -168,24 +168,6 @@ int op_matmul_run(struct tpool *tp, const struct mm_prep *p, const struct mm_out
     return 0;
 }
 
-int op_matmul(struct tpool *tp, struct mm_scratch *s, const float *x, int64_t ldx, int n_tok,
-              const struct mm_out *outs, int n_outs)
-{
-    if (n_outs < 1 || n_outs > 8)
-        return -EINVAL;
-    uint32_t types[8];
-    for (int o = 0; o < n_outs; o++) {
-        types[o] = outs[o].w.type;
-        if (outs[o].w.n_in != outs[0].w.n_in) {
-            hy_err("products of one matmul must share their input width");
-            return -EINVAL;
-        }
-    }
-    struct mm_prep p;
-    int rc = op_matmul_prepare(tp, s, x, ldx, n_tok, outs[0].w.n_in, types, n_outs, &p);
-    return rc ? rc : op_matmul_run(tp, &p, outs, n_outs);
-}
-
 /* ---- element-wise -------------------------------------------------------------------- */
 
 void op_rmsnorm(float *y, const float *x, const float *w, int n, float eps)

@@ -40,15 +40,12 @@ struct mm_scratch {
 };
 void mm_scratch_free(struct mm_scratch *s);
 
-/* All products share the input x (n_tok rows of n_in floats, ldx apart): x is converted
- * once per partner type and every product runs in one parallel job. Returns 0, or
- * -ENOMEM when scratch cannot grow, -EINVAL for a type without kernels. */
-int op_matmul(struct tpool *tp, struct mm_scratch *s, const float *x, int64_t ldx, int n_tok,
-              const struct mm_out *outs, int n_outs);
-
-/* The same in two steps, for weights that arrive in pieces: convert x once for the
- * weight types given, then run products (any rows of those types) against it as often
- * as needed. The conversion lives in s until the next prepare. */
+/* Matrix products in two steps, so weights may arrive in pieces: convert the input x
+ * (n_tok rows of n_in floats, ldx apart) once per partner type of the weight types
+ * given, then run products (any rows of those types) against it as often as needed;
+ * each run is one parallel job over all its products. The conversion lives in s until
+ * the next prepare. Both return 0, or -ENOMEM when scratch cannot grow, -EINVAL for a
+ * type without kernels or a product that was not prepared for. */
 #define MM_MAX_PARTS 4
 struct mm_prep {
     int n_tok;

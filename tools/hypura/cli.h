@@ -94,6 +94,8 @@ int cli_chat(hy_model *m, const struct hy_sampler_params *smp, int n_predict, ui
 hy_model *cli_load(const char *path, struct cli_model_opts *o);
 /* "hypura: WHAT: reason" from hy_last_error(). Returns 1 (the exit status). */
 int cli_fail(const char *what);
+/* A whole file's bytes, NUL-terminated (len without it), malloc'ed; NULL on error. */
+char *cli_read_file(const char *path, size_t *len);
 /* Parse an integer option strictly. */
 bool cli_int(const char *s, long lo, long hi, long *out);
 int cmd_profile(int argc, char **argv);

@@ -45,30 +45,6 @@ static bool parse_float(const char *s, float lo, float hi, float *out)
     return true;
 }
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    size_t k;
-    while (b && (k = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += k;
-        if (n + 1 == cap) {
-            char *c = realloc(b, cap *= 2);
-            if (!c) {
-                free(b);
-                b = NULL;
-            }
-            b = c;
-        }
-    }
-    fclose(f);
-    if (b)
-        b[n] = 0;
-    return b;
-}
 
 int cmd_run(int argc, char **argv)
 {
@@ -137,7 +113,8 @@ int cmd_run(int argc, char **argv)
     const char *path = argv[optind];
     char *pbuf = NULL;
     if (pfile) {
-        if (!(pbuf = read_all(pfile))) {
+        size_t plen_unused;
+        if (!(pbuf = cli_read_file(pfile, &plen_unused))) {
             perror(pfile);
             return 1;
         }

@@ -17,37 +17,6 @@ static void usage(FILE *f)
                "Without --ids-only, each token is printed on its own line: id and piece.\n");
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *b = cap > ((size_t)1 << 40) ? NULL : realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    if (buf && ferror(f)) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
 
 /* The piece, with bytes that would upset a terminal written as escapes. */
 static void print_piece(const char *p, int n)
@@ -98,7 +67,7 @@ int cmd_tokenize(int argc, char **argv)
     char *text;
     size_t len;
     if (file) {
-        text = read_file(file, &len);
+        text = cli_read_file(file, &len);
         if (!text) {
             fprintf(stderr, "hypura: %s: %s\n", file, strerror(errno ? errno : EIO));
             return 1;
