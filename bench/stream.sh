@@ -47,7 +47,8 @@ llama_run() { # model limit extra-args...
   set -e
   local tps; tps=$(grep -E "common_perf_print: +eval time" "$log" | sed -E 's/.*, +([0-9.]+) tokens per second.*/\1/' | tail -1 || true)
   local kills; kills=$(grep -oE "oom_kills [0-9]+" "$log" | awk '{print $2}' | tail -1 || true)
-  echo "${tps:-0} $rc ${kills:-0}"
+  local peak; peak=$(grep -oE "peak [0-9]+" "$log" | awk '{print $2}' | tail -1 || true)
+  echo "${tps:-0} $rc ${kills:-0} 0 0 0 0 0 0 ${peak:-0}"
   rm -f "$log"
 }
 
@@ -59,16 +60,17 @@ hy_run() { # model limit budget engine
   local rc=$?
   set -e
   local kills; kills=$(grep -oE "oom_kills [0-9]+" "$j.err" | awk '{print $2}' | tail -1 || true)
+  local peak; peak=$(grep -oE "peak [0-9]+" "$j.err" | awk '{print $2}' | tail -1 || true)
   if [ $rc = 0 ]; then
-    python3 - "$j" "$rc" "${kills:-0}" <<'PY'
+    python3 - "$j" "$rc" "${kills:-0}" "${peak:-0}" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); r = d["runs"][0]
 print(r["decode_tps"], sys.argv[2], sys.argv[3], r["disk_bytes_per_token"], r["stall_s_per_token"],
       d["predicted"]["decode_tps"], d["disk_ceiling"]["tps"], d["disk_ceiling"]["must_stream_bytes_per_token"],
-      d["disk_ceiling"]["disk_bytes_per_s"])
+      d["disk_ceiling"]["disk_bytes_per_s"], sys.argv[4])
 PY
   else
-    echo "0 $rc ${kills:-0} 0 0 0 0 0 0"
+    echo "0 $rc ${kills:-0} 0 0 0 0 0 0 ${peak:-0}"
   fi
   rm -f "$j" "$j.err"
 }
@@ -105,7 +107,8 @@ def med(eng, i):
 res = {"case": name, "ram_budget": budget, "cgroup_limit": int(limit), "engines": {}}
 for eng, rs in runs.items():
     e = {"decode_tps_median": med(eng, 0), "decode_tps_all": [r[0] for r in rs],
-         "exit_status": [int(r[1]) for r in rs], "oom_kills": [int(r[2]) for r in rs]}
+         "exit_status": [int(r[1]) for r in rs], "oom_kills": [int(r[2]) for r in rs],
+         "cgroup_peak_bytes": [int(r[9]) for r in rs]}
     if eng.startswith("hypura"):
         e.update(disk_bytes_per_token=med(eng, 3), stall_s_per_token=med(eng, 4),
                  predicted_decode_tps=med(eng, 5))
@@ -121,12 +124,13 @@ res["vs_llama_cpp_no_repack"] = hv / lv if lv else 0
 pred = h.get("predicted_decode_tps", 0)
 res["predicted_vs_measured"] = pred / hv if hv else 0
 json.dump(res, open(out, "w"), indent=2)
-print(f"  {'engine':<18} {'decode tok/s':>12} {'MB read/tok':>12} {'status':>14}")
+print(f"  {'engine':<18} {'decode tok/s':>12} {'MB read/tok':>12} {'cgroup peak MiB':>16} {'status':>14}")
 for eng, e in res["engines"].items():
     st = ",".join(str(s) for s in e["exit_status"])
     k = sum(e["oom_kills"])
     mb = e.get("disk_bytes_per_token", 0) / 1e6
-    print(f"  {eng:<18} {e['decode_tps_median']:>12.3f} {mb:>12.1f} {('exit ' + st + (' OOM-killed' if k else '')):>14}")
+    pk = max(e["cgroup_peak_bytes"]) / 1048576
+    print(f"  {eng:<18} {e['decode_tps_median']:>12.3f} {mb:>12.1f} {pk:>16.0f} {('exit ' + st + (' OOM-killed' if k else '')):>14}")
 print(f"  disk ceiling {ceiling:.3f} tok/s: hypura reaches {100 * res['ceiling_share']:.0f}%; "
       f"{res['vs_llama_cpp_no_repack']:.2f}x llama.cpp --no-repack; predicted {pred:.3f} tok/s "
       f"({100 * (pred / hv - 1) if hv else 0:+.0f}% vs measured)")
