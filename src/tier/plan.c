@@ -115,6 +115,26 @@ static void spread_pick(int n, int k, unsigned char *mark)
     }
 }
 
+/* The fewest of the n layers idx[] to stream, evenly spread, that let the others' attention
+ * (or FFN) bytes fit in *left: marks them in mark[] and takes the rest from *left.
+ * false when even streaming all of them does not fit. */
+static bool stream_fewest(const struct cost_model *cm, const int *idx, int n, bool ffn,
+                          unsigned char *mark, uint64_t *left)
+{
+    for (int m = 1; m <= n; m++) {
+        spread_pick(n, m, mark);
+        uint64_t keep = 0;
+        for (int i = 0; i < n; i++)
+            if (!mark[i])
+                keep += ffn ? cm->layer[idx[i]].ffn_bytes : cm->layer[idx[i]].attn_bytes;
+        if (keep <= *left) {
+            *left -= keep;
+            return true;
+        }
+    }
+    return false;
+}
+
 struct x_key {
     double use;     /* fraction of tokens using the slice: each byte held saves that
                        fraction of a byte read per token, whatever the slice's size */
@@ -329,24 +349,11 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
         for (int l = 0; l < L && n < 4096; l++)
             if (pc->attn_tier[l] != TIER_GPU)
                 idx[n++] = l;
-        bool ok = false;
-        for (int m = 1; m <= n; m++) {
-            spread_pick(n, m, mark);
-            uint64_t keep = 0;
-            for (int i = 0; i < n; i++)
-                if (!mark[i])
-                    keep += cm->layer[idx[i]].attn_bytes;
-            if (keep <= left) {
-                for (int i = 0; i < n; i++)
-                    if (mark[i])
-                        pc->attn_tier[idx[i]] = pc->ffn_tier[idx[i]] = TIER_DISK;
-                left -= keep;
-                ok = true;
-                break;
-            }
-        }
-        if (!ok)
+        if (!stream_fewest(cm, idx, n, false, mark, &left))
             return false;
+        for (int i = 0; i < n; i++)
+            if (mark[i])
+                pc->attn_tier[idx[i]] = pc->ffn_tier[idx[i]] = TIER_DISK;
     }
 
     /* output head, when it can stream in this class (else it was placed first) */
@@ -375,24 +382,11 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
         } else {
             if (c == PC_NONE)
                 return false;
-            bool ok = false;
-            for (int m = 1; m <= n; m++) {
-                spread_pick(n, m, mark);
-                uint64_t keep = 0;
-                for (int i = 0; i < n; i++)
-                    if (!mark[i])
-                        keep += cm->layer[idx[i]].ffn_bytes;
-                if (keep <= left) {
-                    for (int i = 0; i < n; i++)
-                        if (mark[i])
-                            pc->ffn_tier[idx[i]] = TIER_DISK;
-                    left -= keep;
-                    ok = true;
-                    break;
-                }
-            }
-            if (!ok)
+            if (!stream_fewest(cm, idx, n, true, mark, &left))
                 return false;
+            for (int i = 0; i < n; i++)
+                if (mark[i])
+                    pc->ffn_tier[idx[i]] = TIER_DISK;
         }
     }
     /* a streaming class must stream something dense, else it is the resident class
