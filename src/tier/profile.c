@@ -669,12 +669,20 @@ int profile_measure_storage(struct hy_profile *prof, const char *dir, const char
      * for minutes. One long read at the streaming point sets the level of the grid: its
      * shape stays from the short runs, the figures come down to what a stream gets. */
     progress(pfn, user, "storage: a sustained read", (double)step / n_steps);
-    struct io_measure_params sm = {.path = path, .io = g_paths[ip].io, .block = prof->disk_block,
-                                   .depth = prof->disk_depth, .max_bytes = 4 * size, .max_seconds = 2.5};
-    if ((rc = io_measure(&sm, &r)))
-        goto fail;
-    if (best > 0 && r.bytes_per_s > 0 && r.bytes_per_s < best) {
-        double k = r.bytes_per_s / best;
+    /* three reads from different places, the median: one such read still varied from
+     * 1.7 to 2.7 GB/s on a shared virtual disk */
+    double sus[3];
+    for (int k = 0; k < 3; k++) {
+        struct io_measure_params sm = {.path = path, .io = g_paths[ip].io, .block = prof->disk_block,
+                                       .depth = prof->disk_depth, .max_bytes = 4 * size,
+                                       .max_seconds = 1.5};
+        if ((rc = io_measure(&sm, &r)))
+            goto fail;
+        sus[k] = r.bytes_per_s;
+    }
+    double sustained = fmax(fmin(sus[0], sus[1]), fmin(fmax(sus[0], sus[1]), sus[2]));
+    if (best > 0 && sustained > 0 && sustained < best) {
+        double k = sustained / best;
         prof->disk_bw = 0;
         for (int i = 0; i < prof->n_disk; i++) {
             prof->disk[i].bytes_per_s *= k;
