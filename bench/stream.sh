@@ -9,7 +9,10 @@
 # Cases: llama3-8b Q4_K_M at --ram-budget 2G, llama3-70b cut to 12 layers at 3G.
 # The hardware profile is measured afresh first, so the prediction and the disk ceiling
 # (profiled bandwidth / bytes that must be streamed per token) describe the disk as it is.
-# Engines alternate rep by rep; medians are reported.
+# Engines alternate rep by rep; medians are reported. The disk of a shared virtual machine
+# changes speed from minute to minute, so each rep also reads the model cold for 3 s at
+# the streaming point (hypura iobench) and hypura's streaming rate (bytes read per token
+# x tok/s) is reported against that same-run figure too.
 #   bench/stream.sh [-r REPS] [-n TOKENS] [--case 8b|70b|all] [--out DIR]
 # Needs root (cgroups) and the peer built by ../shared/peer/setup.sh.
 set -euo pipefail
@@ -75,6 +78,13 @@ PY
   rm -f "$j" "$j.err"
 }
 
+# a cold sequential read of the model at the streaming point: prints it like a run row,
+# bytes per second in the first field
+disk_now() { # model block depth
+  "$H" iobench "$1" --path io_uring --block "$2" --depth "$3" --random-block none --seconds 3 --json 2>/dev/null |
+    python3 -c 'import json,sys; r=json.load(sys.stdin)["rows"][0]; print(r["bytes"] / r["seconds"] if r["status"] == 0 else 0, r["status"], "0 0 0 0 0 0 0 0")'
+}
+
 run_case() { # name preset layers budget limit
   local name=$1 preset=$2 layers=$3 budget=$4 limit=$5
   local M=$MODELS/$name-Q4_K_M.gguf
@@ -84,12 +94,15 @@ run_case() { # name preset layers budget limit
   fi
   echo "== $name ($(du -h "$M" | cut -f1)), --ram-budget $budget, cgroup $((limit / 1048576)) MiB, $NTOK tokens, $REPS reps, cold"
   "$H" profile --force --dir "$(dirname "$M")" --sample "$M" >/dev/null 2>&1
+  local pt; pt=$("$H" profile --dir "$(dirname "$M")" --json 2>/dev/null |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["disk_block"], d["disk_depth"])')
   local rows=()
   for ((r = 1; r <= REPS; r++)); do
     evict "$M"; rows+=("hypura $(hy_run "$M" "$limit" "$budget" hypura)")
     evict "$M"; rows+=("hypura-mmap $(hy_run "$M" "$limit" "$budget" mmap)")
     evict "$M"; rows+=("llama.cpp $(llama_run "$M" "$limit" --no-repack)")
     if [ "$r" = 1 ]; then evict "$M"; rows+=("llama.cpp-default $(llama_run "$M" "$limit")"); fi
+    evict "$M"; rows+=("disk-now $(disk_now "$M" $pt)")
     echo "  rep $r done"
   done
   local rf; rf=$(mktemp)
@@ -105,6 +118,7 @@ def med(eng, i):
     v = [r[i] for r in runs.get(eng, []) if r[1] == 0]
     return statistics.median(v) if v else 0.0
 res = {"case": name, "ram_budget": budget, "cgroup_limit": int(limit), "engines": {}}
+disk_now = [r[0] for r in runs.pop("disk-now", []) if r[1] == 0]
 for eng, rs in runs.items():
     e = {"decode_tps_median": med(eng, 0), "decode_tps_all": [r[0] for r in rs],
          "exit_status": [int(r[1]) for r in rs], "oom_kills": [int(r[2]) for r in rs],
@@ -123,6 +137,11 @@ res["ceiling_share"] = hv / ceiling if ceiling else 0
 res["vs_llama_cpp_no_repack"] = hv / lv if lv else 0
 pred = h.get("predicted_decode_tps", 0)
 res["predicted_vs_measured"] = pred / hv if hv else 0
+prof_bw = statistics.median([r[8] for r in hs]) if hs else 0
+stream_bw = statistics.median([r[0] * r[3] for r in hs]) if hs else 0
+now_bw = statistics.median(disk_now) if disk_now else 0
+res["disk"] = {"profiled_bytes_per_s": prof_bw, "same_run_bytes_per_s": now_bw,
+               "same_run_all": disk_now, "hypura_stream_bytes_per_s": stream_bw}
 json.dump(res, open(out, "w"), indent=2)
 print(f"  {'engine':<18} {'decode tok/s':>12} {'MB read/tok':>12} {'cgroup peak MiB':>16} {'status':>14}")
 for eng, e in res["engines"].items():
@@ -134,6 +153,10 @@ for eng, e in res["engines"].items():
 print(f"  disk ceiling {ceiling:.3f} tok/s: hypura reaches {100 * res['ceiling_share']:.0f}%; "
       f"{res['vs_llama_cpp_no_repack']:.2f}x llama.cpp --no-repack; predicted {pred:.3f} tok/s "
       f"({100 * (pred / hv - 1) if hv else 0:+.0f}% vs measured)")
+if now_bw:
+    print(f"  disk: profiled {prof_bw / 1e9:.2f} GB/s, read cold in this run {now_bw / 1e9:.2f} GB/s "
+          f"(reps {', '.join(f'{b / 1e9:.2f}' for b in disk_now)}); hypura streamed at {stream_bw / 1e9:.2f} GB/s "
+          f"= {100 * stream_bw / now_bw:.0f}% of the same-run read")
 PY
   rm -f "$rf"
 }
