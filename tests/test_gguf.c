@@ -182,6 +182,96 @@ static void test_corruption(void)
     free(buf);
 }
 
+/* A hand-built header: little-endian fields appended to a buffer. */
+struct hb {
+    uint8_t *p;
+    size_t n;
+};
+static void hb_put(struct hb *b, const void *v, size_t n)
+{
+    memcpy(b->p + b->n, v, n);
+    b->n += n;
+}
+static void hb_u32(struct hb *b, uint32_t v) { hb_put(b, &v, 4); }
+static void hb_u64(struct hb *b, uint64_t v) { hb_put(b, &v, 8); }
+static void hb_str(struct hb *b, const char *s)
+{
+    hb_u64(b, strlen(s));
+    hb_put(b, s, strlen(s));
+}
+static void hb_begin(struct hb *b, uint64_t n_tensors, uint64_t n_kv)
+{
+    hb_put(b, "GGUF", 4);
+    hb_u32(b, 3);
+    hb_u64(b, n_tensors);
+    hb_u64(b, n_kv);
+}
+
+/* Values at the edges: copied bit for bit; sizes that overflow or exceed the limits
+ * refused before anything is allocated for them. */
+static void test_edge_values(void)
+{
+    struct hb b = {calloc(1, 4096), 0};
+    hb_begin(&b, 0, 2);
+    hb_str(&b, "u64");
+    hb_u32(&b, GGUF_U64);
+    hb_u64(&b, 0xfffffffffffffff0ull);
+    hb_str(&b, "f64");
+    hb_u32(&b, GGUF_F64);
+    double tenth = 0.1;
+    hb_put(&b, &tenth, 8);
+    struct gguf *g, *g2;
+    CHECK(open_mem(b.p, b.n, &g) == 0);
+    if (g) {
+        struct gguf_writer *w = gguf_writer_new();
+        for (int64_t i = 0; i < gguf_n_kv(g); i++)
+            CHECK(gguf_writer_copy_kv(w, g, i) == 0);
+        uint8_t *hdr;
+        uint64_t hlen;
+        CHECK(gguf_writer_header(w, &hdr, &hlen) == 0);
+        /* the same values, in the same order, after the writer's alignment key if any */
+        CHECK(open_mem(hdr, (size_t)hlen, &g2) == 0);
+        if (g2) {
+            uint8_t r1[8], r2[8];
+            for (int64_t i = 0; i < gguf_n_kv(g); i++) {
+                int64_t j = gguf_find_key(g2, gguf_kv_key(g, i));
+                CHECK(j >= 0 && gguf_kv_type(g2, j) == gguf_kv_type(g, i));
+                CHECK(gguf_kv_scalar(g, i, r1) == 0 && gguf_kv_scalar(g2, j, r2) == 0);
+                CHECKF(!memcmp(r1, r2, 8), "%s changed in the copy", gguf_kv_key(g, i));
+            }
+            gguf_free(g2);
+        }
+        free(hdr);
+        gguf_writer_free(w);
+        gguf_free(g);
+    }
+
+    /* an F32 tensor of 2^31 x 2^31 elements: 2^64 bytes */
+    b.n = 0;
+    hb_begin(&b, 1, 0);
+    hb_str(&b, "t");
+    hb_u32(&b, 2);
+    hb_u64(&b, 1ull << 31);
+    hb_u64(&b, 1ull << 31);
+    hb_u32(&b, HY_TYPE_F32);
+    hb_u64(&b, 0);
+    CHECK(open_mem(b.p, b.n + 64, &g) == -EBADMSG);
+    free(b.p);
+
+    /* a 300 MiB string in a file big enough to hold it: over the per-value limit. The
+     * buffer is never touched past the header, so calloc's pages stay unmapped. */
+    size_t big = 301u << 20;
+    b = (struct hb){calloc(1, big), 0};
+    if (b.p) {
+        hb_begin(&b, 0, 1);
+        hb_str(&b, "general.name");
+        hb_u32(&b, GGUF_STR);
+        hb_u64(&b, 300u << 20);
+        CHECK(open_mem(b.p, big, &g) == -EBADMSG);
+        free(b.p);
+    }
+}
+
 /* Failing and short reads through the file layer. */
 static void test_faults(void)
 {
@@ -262,6 +352,7 @@ int main(void)
     RUN(test_roundtrip);
     RUN(test_truncation);
     RUN(test_corruption);
+    RUN(test_edge_values);
     RUN(test_faults);
     RUN(test_fixtures);
     return test_finish();

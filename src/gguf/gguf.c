@@ -17,6 +17,10 @@
 /* Keys and tensor names longer than this are refused: no real file comes close, and it
  * bounds what a hostile header can make us allocate per entry. */
 #define GGUF_MAX_NAME 65535
+/* One metadata value (a string, or an array's payload) is held in memory whole: a
+ * hostile header must not make us allocate gigabytes. Real ones stay under 10 MiB (a
+ * vocabulary's merges); chat templates are kilobytes. */
+#define GGUF_MAX_VALUE (256ull << 20)
 
 struct gguf_kv {
     char *key;
@@ -214,9 +218,10 @@ static int rd_array(struct rd *r, struct gguf_kv *kv)
     kv->atype = (enum gguf_vtype)at;
     /* Every element takes at least min bytes in the file: bound n before allocating. */
     uint64_t min = at == GGUF_STR ? 8 : gguf_vtype_size(kv->atype), need;
-    if (hy_mul_overflow(n, min, &need) || need > rd_left(r)) {
-        hy_err("%s: array of %" PRIu64 " %s elements at offset %" PRIu64 " exceeds the file",
-               kv->key, n, gguf_vtype_name(kv->atype), r->pos);
+    if (hy_mul_overflow(n, min, &need) || need > rd_left(r) || need > GGUF_MAX_VALUE) {
+        hy_err("%s: array of %" PRIu64 " %s elements at offset %" PRIu64 " exceeds %s",
+               kv->key, n, gguf_vtype_name(kv->atype), r->pos,
+               need > rd_left(r) ? "the file" : "the limit of 256 MiB per value");
         return -EBADMSG;
     }
     kv->n = n;
@@ -250,9 +255,10 @@ static int rd_array(struct rd *r, struct gguf_kv *kv)
         rc = rd_u64(r, &len, kv->key);
         if (rc)
             return rc;
-        if (len > rd_left(r)) {
-            hy_err("%s: string %" PRIu64 " of length %" PRIu64 " at offset %" PRIu64
-                   " exceeds the file", kv->key, j, len, r->pos - 8);
+        if (len > rd_left(r) || used + len > GGUF_MAX_VALUE) {
+            hy_err("%s: string %" PRIu64 " of length %" PRIu64 " at offset %" PRIu64 " exceeds %s",
+                   kv->key, j, len, r->pos - 8,
+                   len > rd_left(r) ? "the file" : "the limit of 256 MiB per value");
             return -EBADMSG;
         }
         rd_at_least(r, len + 8 * (n - j - 1) + r->tail);
@@ -292,7 +298,7 @@ static int rd_kv(struct rd *r, struct gguf_kv *kv)
     }
     kv->type = (enum gguf_vtype)t;
     if (t == GGUF_STR)
-        return rd_str(r, &kv->str, &kv->slen, UINT64_MAX, kv->key);
+        return rd_str(r, &kv->str, &kv->slen, GGUF_MAX_VALUE, kv->key);
     if (t == GGUF_ARR)
         return rd_array(r, kv);
     return rd_scalar(r, kv->type, kv);
@@ -341,8 +347,10 @@ static int rd_tensor_info(struct rd *r, struct gguf_tensor *t, char **name)
                t->name, t->ne[0], ti->name, ti->blck);
         return -EBADMSG;
     }
-    /* nel < 2^63 and bytes/blck <= 8, so this cannot overflow */
-    t->nbytes = nel / ti->blck * ti->bytes;
+    if (hy_mul_overflow(nel / ti->blck, ti->bytes, &t->nbytes)) {
+        hy_err("tensor '%s': size overflows", t->name);
+        return -EBADMSG;
+    }
     return 0;
 }
 
@@ -558,6 +566,23 @@ const void *gguf_kv_arr_data(const struct gguf *g, int64_t i)
     return g->kv[i].adata;
 }
 
+int gguf_kv_scalar(const struct gguf *g, int64_t i, uint8_t raw[8])
+{
+    if (i < 0 || i >= g->n_kv || g->kv[i].type == GGUF_STR || g->kv[i].type == GGUF_ARR)
+        return -EINVAL;
+    const struct gguf_kv *kv = &g->kv[i];
+    memset(raw, 0, 8);
+    if (kv->type == GGUF_F32) {
+        float x = (float)kv->v.f; /* widened from a float: exact */
+        memcpy(raw, &x, 4);
+    } else {
+        /* integers and F64 as 8 bytes; little-endian hosts keep the narrow value in the
+         * low bytes (two's complement for the signed ones) */
+        memcpy(raw, &kv->v, 8);
+    }
+    return 0;
+}
+
 const char *gguf_kv_arr_str(const struct gguf *g, int64_t i, uint64_t j, size_t *len)
 {
     if (i < 0 || i >= g->n_kv || g->kv[i].type != GGUF_ARR || g->kv[i].atype != GGUF_STR ||
@@ -688,7 +713,7 @@ static void fmt_scalar(enum gguf_vtype t, const void *p, char *buf, size_t cap)
 static void fmt_str(const char *s, size_t n, char *buf, size_t cap)
 {
     size_t o = 0;
-    if (cap < 8) {
+    if (cap < 12) { /* room for a quote, a character, "..." and a quote */
         if (cap)
             buf[0] = 0;
         return;

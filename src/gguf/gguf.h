@@ -74,6 +74,9 @@ const char *gguf_get_arr_str(const struct gguf *g, const char *key, uint64_t j, 
 /* Index-based forms of the array accessors, for iteration. */
 const void *gguf_kv_arr_data(const struct gguf *g, int64_t i);
 const char *gguf_kv_arr_str(const struct gguf *g, int64_t i, uint64_t j, size_t *len);
+/* A scalar value i as the file stored it: gguf_vtype_size(type) bytes, little-endian,
+ * into raw[8]. -EINVAL for strings and arrays. */
+int gguf_kv_scalar(const struct gguf *g, int64_t i, uint8_t raw[8]);
 
 /* ---- tensors ---- */
 int64_t gguf_n_tensors(const struct gguf *g);

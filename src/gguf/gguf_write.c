@@ -160,26 +160,10 @@ int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf *g, int64_t i)
         }
         return w->err;
     }
-    /* scalars: re-read through the typed getters, written back in the stored type */
-    uint8_t raw[8] = {0};
-    int64_t iv = 0;
-    float fv = 0;
-    if (t == GGUF_F32 || t == GGUF_F64) {
-        gguf_get_f32(g, key, &fv);
-        if (t == GGUF_F64) {
-            double d = fv;
-            memcpy(raw, &d, 8);
-        } else {
-            memcpy(raw, &fv, 4);
-        }
-    } else {
-        if (gguf_get_i64(g, key, &iv) != 0) {
-            uint32_t u;
-            gguf_get_u32(g, key, &u);
-            iv = u;
-        }
-        memcpy(raw, &iv, 8); /* little-endian: the low bytes are the narrow value */
-    }
+    /* scalars: the stored bytes, in the stored type */
+    uint8_t raw[8];
+    if (gguf_kv_scalar(g, i, raw))
+        return w->err = -EINVAL;
     put_key(w, key, t);
     return put(w, raw, gguf_vtype_size(t));
 }
