@@ -57,11 +57,16 @@ static int open_regular(const char *path, int flags, uint64_t *size)
         return -e;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : (errno ? errno : EINVAL);
-        hy_err("not a regular file");
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        hy_err("cannot stat: %s", strerror(e));
         close(fd);
         return -e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        hy_err(S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        close(fd);
+        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
     }
     *size = (uint64_t)st.st_size;
     return fd;

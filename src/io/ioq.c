@@ -579,7 +579,10 @@ int ioq_submit_n(struct ioq *q, const struct ioq_req *reqs, int n)
         else
             list_push(&q->queued[c->r.prio], c);
     }
-    return pump(q);
+    /* queued: from here on the batch belongs to the queue. A failure to hand it to the
+     * kernel now recurs, and is reported, in ioq_reap, which retries it. */
+    (void)pump(q);
+    return 0;
 }
 
 int ioq_submit(struct ioq *q, const struct ioq_req *r)
@@ -600,7 +603,7 @@ int ioq_reap(struct ioq *q, struct ioq_cqe *out, int max, int min)
         int rc = progress(q, n < min);
         for (struct ioq_ctx *c; n < max && (c = list_pop(&q->done));) {
             out[n++] = (struct ioq_cqe){.tag = c->r.tag, .status = c->status, .bytes = c->done,
-                                        .err_off = c->err_off};
+                                        .err_off = c->err_off, .eof = c->eof};
             if (c->status && !reported) {
                 reported = true;
                 hy_err("%s: read of %zu bytes at offset %llu failed at offset %llu: %s",

@@ -72,6 +72,7 @@ struct ioq_cqe {
                                -ECANCELED (cancelled before it was issued), ... */
     size_t bytes;           /* bytes that arrived at buf (>= need when status is 0) */
     uint64_t err_off;       /* status < 0: the file offset of the read that failed */
+    bool eof;               /* status < 0 because the file ended before need bytes */
 };
 
 /* Create a queue. Returns 0 or -errno (-ENOSYS: IOQ_URING asked for and unavailable). */

@@ -62,6 +62,8 @@ struct streamer {
     bool stop;
     int cursor;               /* the unit the forward pass is at (its last acquire) */
     int demand;               /* unit compute waits for, -1 */
+    int fatal;                /* the read queue failed: nothing streams any more */
+    char fatal_msg[256];
     uint64_t bytes0;          /* file bytes_read at creation */
     double stall_s;
 };
@@ -225,14 +227,17 @@ static int issue(struct streamer *s, int ui, enum ioq_prio prio)
             struct ioq_req r = {.file = s->f, .buf = base + x->slot_off + o, .len = (size_t)len,
                                 .need = (size_t)need, .off = x->span.off + o,
                                 .tag = (uint64_t)ui, .prio = prio};
-            if (need == 0)
-                r.need = 0; /* padding past the data: a short read is fine */
             int rc = ioq_submit(s->q, &r);
             if (rc) {
                 u->err = rc;
                 snprintf(u->errmsg, sizeof u->errmsg, "cannot queue a read: %s", strerror(-rc));
-                if (u->pending == 0)
+                if (u->pending == 0) {
+                    /* nothing of it in flight: fail it now (else complete() will) */
                     u->st = U_FAILED;
+                    s->slots[slot].unit = -1;
+                    u->slot = -1;
+                    pthread_cond_broadcast(&s->cv_done);
+                }
                 return rc;
             }
             u->pending++;
@@ -245,8 +250,11 @@ static void complete(struct streamer *s, const struct ioq_cqe *c)
 {
     struct sunit *u = &s->u[c->tag];
     if (c->status && !u->err) {
+        /* from the completion itself: ioq_reap words only the first failure of a batch */
         u->err = c->status;
-        snprintf(u->errmsg, sizeof u->errmsg, "%s", hy_last_error());
+        snprintf(u->errmsg, sizeof u->errmsg, "%s: read failed at offset %llu: %s", s->f->path,
+                 (unsigned long long)c->err_off,
+                 c->eof ? "unexpected end of file" : strerror(-c->status));
     }
     if (--u->pending == 0) {
         u->st = u->err ? U_FAILED : U_READY;
@@ -279,6 +287,16 @@ static void *io_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         int n = ioq_reap(s->q, cq, STREAM_REAP, 1);
         pthread_mutex_lock(&s->mu);
+        if (n < 0) {
+            /* the queue itself failed (io_uring_submit or wait): reads may still land in
+             * their slots, so nothing is issued or reused any more; every acquire fails */
+            s->fatal = n;
+            snprintf(s->fatal_msg, sizeof s->fatal_msg, "%s", hy_last_error());
+            pthread_cond_broadcast(&s->cv_done);
+            while (!s->stop)
+                pthread_cond_wait(&s->cv_work, &s->mu);
+            break;
+        }
         for (int i = 0; i < n; i++)
             complete(s, &cq[i]);
     }
@@ -417,6 +435,13 @@ const uint8_t *stream_acquire(struct streamer *s, int ui)
         pthread_mutex_unlock(&s->mu);
         return p;
     }
+    if (s->fatal) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", s->fatal_msg);
+        pthread_mutex_unlock(&s->mu);
+        hy_err("streaming weights failed: %s", msg);
+        return NULL;
+    }
     s->cursor = ui;
     if (u->st != U_READY) {
         double t0 = hy_now();
@@ -424,14 +449,14 @@ const uint8_t *stream_acquire(struct streamer *s, int ui)
             u->st = U_IDLE; /* a later pass may try again */
         s->demand = ui;
         pthread_cond_signal(&s->cv_work);
-        while (u->st == U_IDLE || u->st == U_INFLIGHT)
+        while ((u->st == U_IDLE || u->st == U_INFLIGHT) && !s->fatal)
             pthread_cond_wait(&s->cv_done, &s->mu);
         s->demand = -1;
         s->stall_s += hy_now() - t0;
     }
-    if (u->st == U_FAILED) {
+    if (u->st != U_READY) {
         char msg[256];
-        snprintf(msg, sizeof msg, "%s", u->errmsg);
+        snprintf(msg, sizeof msg, "%s", s->fatal ? s->fatal_msg : u->errmsg);
         pthread_mutex_unlock(&s->mu);
         hy_err("streaming weights failed: %s", msg);
         return NULL;

@@ -1,8 +1,9 @@
 /* The streamer: carries weights the plan left on disk into a pool of RAM slots, ahead of
  * the compute that needs them.
  *
- * Streamed tensors are grouped into units (a layer's streamed FFN tensors, a whole layer,
- * the output head...). A forward pass visits the units in a fixed cyclic order, so the
+ * Streamed tensors are grouped into units (the runtime makes each unit a chunk of rows of
+ * one matrix; tensors sharing a unit that lie close in the file are read as one range,
+ * gap included). A forward pass visits the units in a fixed cyclic order, so the
  * streamer knows what comes next: while the CPU computes with unit u, an I/O thread reads
  * units u+1 .. u+depth into free slots through the asynchronous queue (ioq.h), with direct
  * I/O so the page cache does not grow. Rules (the seed project's bugs, not repeated):
@@ -55,7 +56,8 @@ uint64_t stream_slot_bytes(const struct streamer *s);
 uint64_t stream_pool_bytes(const struct streamer *s);
 
 /* The slot holding unit u, once all of it is in memory; blocks until then. The unit stays
- * pinned until stream_end_layer(its layer). NULL on a read error (hy_err says which). */
+ * pinned until stream_release (or stream_end_layer(its layer)). NULL on a read error
+ * (hy_err says which). */
 const uint8_t *stream_acquire(struct streamer *s, int u);
 /* Unit u (acquired before) is no longer needed: its slot may be refilled. */
 void stream_release(struct streamer *s, int u);
