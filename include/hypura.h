@@ -1,8 +1,10 @@
 /* hypura — public C API.
  *
  * A model (hy_model) is loaded once and is immutable afterwards: it can be shared by
- * several sessions. A session (hy_session) holds per-conversation state: the KV cache,
- * the position, compute buffers. Every function that can fail returns 0 on success or a
+ * several sessions (evaluations of a model that streams weights take turns). A session
+ * (hy_session) holds per-conversation state: the KV cache, the position, compute
+ * buffers. The plan's RAM budget counts one session's; each further session allocates
+ * its own beyond the budget. Every function that can fail returns 0 on success or a
  * negative errno-style status; hy_last_error() then says why, in words, for this thread.
  * Every *_free accepts NULL. Options are structs initialised by *_default_params(), so
  * new fields never break callers.
@@ -148,11 +150,15 @@ void hy_session_free(hy_session *s);
 
 /* Append tokens to the session and run them through the model. Only the new tokens
  * are computed; earlier ones come from the KV cache. all_logits: keep the logits of
- * every token of this call (else only the last). */
+ * every token of this call (else only the last); those n x n_vocab floats are allocated
+ * outside the RAM budget (the plan reserves one row). On failure the session is as before
+ * the call (hy_session_n_past unchanged) and has no logits. */
 int hy_session_eval(hy_session *s, const hy_token *toks, int n, bool all_logits);
 /* Logits of the i-th token of the last eval (i = -1: the last). n_vocab floats. */
 const float *hy_session_logits(const hy_session *s, int i);
 int hy_session_n_past(const hy_session *s);
+/* Positions the session's KV cache holds: n_past never exceeds it. */
+int hy_session_n_ctx(const hy_session *s);
 /* Forget everything after the first n tokens (n = 0: reset). */
 int hy_session_truncate(hy_session *s, int n);
 

@@ -30,12 +30,16 @@ static float *eval(hy_model *m, int *n_vocab)
     size_t row = (size_t)d.n_vocab;
     float *out = malloc(sizeof(float) * row * (N_IDS + N_IDS));
     bool ok = hy_session_eval(s, k_ids, N_IDS, true) == 0;
+    /* a failed eval leaves the session as it was, without logits */
+    CHECK(ok || (hy_session_n_past(s) == 0 && hy_session_logits(s, -1) == NULL));
     for (int i = 0; ok && i < N_IDS; i++)
         memcpy(out + i * row, hy_session_logits(s, i), sizeof(float) * row);
     for (int i = 0; ok && i < N_IDS; i++) {
         ok = hy_session_eval(s, &k_ids[i], 1, false) == 0;
         if (ok)
             memcpy(out + (N_IDS + i) * row, hy_session_logits(s, -1), sizeof(float) * row);
+        else
+            CHECK(hy_session_n_past(s) == N_IDS + i && hy_session_logits(s, -1) == NULL);
     }
     hy_session_free(s);
     if (!ok) {

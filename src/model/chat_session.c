@@ -12,6 +12,7 @@
 #include "model/session.h"
 #include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
+#include "util/common.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -176,11 +177,17 @@ int hy_chat_user(hy_chat *c, const char *text, int *n_new)
         first = true;
         c->done_len = 0;
     }
+    int n_past0 = c->s->n_past;
     rc = eval_part(c, &r, first ? 0 : c->done_len, first, n_new);
     if (!rc)
         rc = set_done(c, r.text, r.len);
-    else
-        free((char *)c->msgs[--c->n_msgs].content); /* the turn did not happen */
+    if (rc) {
+        /* the turn did not happen: neither in the history nor in the cache */
+        hy_session_truncate(c->s, HY_MIN(n_past0, c->s->n_past));
+        free((char *)c->msgs[--c->n_msgs].content);
+        if (n_new)
+            *n_new = 0;
+    }
     chat_rendered_free(&r);
     return rc;
 }
@@ -188,9 +195,11 @@ int hy_chat_user(hy_chat *c, const char *text, int *n_new)
 int hy_chat_assistant(hy_chat *c, const char *text)
 {
     size_t n = strlen(text);
-    int rc = msgs_add(c, "assistant", text);
-    char *d = rc ? NULL : realloc(c->done, c->done_len + n + 1);
-    if (!d) {
+    /* the text first: a message listed without it would be evaluated again next turn */
+    char *d = realloc(c->done, c->done_len + n + 1);
+    if (d)
+        c->done = d;
+    if (!d || msgs_add(c, "assistant", text)) {
         hy_err("out of memory");
         return -ENOMEM;
     }

@@ -460,6 +460,7 @@ int model_load_file(const char *path, const struct hy_model_params *params, stru
         hy_err("out of memory");
         return -ENOMEM;
     }
+    pthread_mutex_init(&m->stream_mu, NULL);
     m->params = params ? *params : hy_model_default_params();
     m->dfile = dfile;
     m->n_threads = m->params.n_threads > 0 ? m->params.n_threads : hy_cpu()->n_cpus;
@@ -524,6 +525,7 @@ void hy_model_free(hy_model *m)
     file_close(m->dfile);
     file_close(m->file);
     free(m->path);
+    pthread_mutex_destroy(&m->stream_mu);
     free(m);
 }
 

@@ -12,6 +12,7 @@
 #include "ops/ops.h"
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 
 struct gguf;
@@ -68,6 +69,7 @@ struct hy_model {
     struct hy_profile prof;        /* the hardware figures the plan was made with */
     struct hy_file *dfile;         /* direct reads: resident loads and streaming */
     struct streamer *stream;       /* NULL when nothing is streamed */
+    pthread_mutex_t stream_mu;     /* one forward pass at a time walks the streamer */
     uint64_t *unit_off;            /* (streaming units) where a unit's rows start in its slot */
     void *arena;                   /* anonymous memory holding the RAM-tier tensors */
     size_t arena_len;

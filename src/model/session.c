@@ -137,28 +137,37 @@ int hy_session_eval(hy_session *s, const hy_token *toks, int n, bool all_logits)
         hy_err("context full: %d tokens + %d new exceed the context of %u", s->n_past, n, s->n_ctx);
         return -ENOSPC;
     }
+    /* all or nothing: a failure anywhere leaves the session as the call found it (the
+     * cache past n_past0 is forgotten), with no logits */
+    const int n_past0 = s->n_past;
+    s->n_logits = 0;
     int rc = ensure_logits(s, all_logits ? n : 1);
     if (rc)
         return rc;
     float *all = s->logits;
     int n_vocab = (int)s->m->hp.n_vocab;
     int done = 0;
+    /* the streamer follows one forward pass through the layers: sessions sharing a
+     * streamed model take turns */
+    if (s->m->stream)
+        pthread_mutex_lock(&s->m->stream_mu);
     while (done < n) {
         int b = HY_MIN(n - done, (int)s->n_batch);
-        int start = s->n_past;
         if (all_logits)
             s->logits = all + (size_t)done * n_vocab;
         rc = forward_batch(s, toks + done, b, all_logits);
         s->logits = all;
         if (rc) {
-            /* the cache holds garbage from the failed batch on: forget it */
-            s->n_past = start;
-            return rc;
+            s->n_past = n_past0;
+            break;
         }
         done += b;
     }
-    s->n_logits = all_logits ? n : 1;
-    return 0;
+    if (s->m->stream)
+        pthread_mutex_unlock(&s->m->stream_mu);
+    if (!rc)
+        s->n_logits = all_logits ? n : 1;
+    return rc;
 }
 
 const float *hy_session_logits(const hy_session *s, int i)
@@ -173,6 +182,11 @@ const float *hy_session_logits(const hy_session *s, int i)
 int hy_session_n_past(const hy_session *s)
 {
     return s->n_past;
+}
+
+int hy_session_n_ctx(const hy_session *s)
+{
+    return (int)s->n_ctx;
 }
 
 int hy_session_truncate(hy_session *s, int n)

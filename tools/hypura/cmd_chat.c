@@ -87,14 +87,14 @@ int cli_chat(hy_model *m, const struct hy_sampler_params *smp, int n_predict, ui
         if (hy_chat_user(chat, line, &n_new)) {
             free(line);
             cli_fail("chat");
-            if (hy_session_n_past(s) + 1 >= (int)(n_ctx ? n_ctx : 4096))
+            if (hy_session_n_past(s) + 1 >= hy_session_n_ctx(s))
                 fprintf(stderr, "(the context is full: /reset to continue)\n");
             continue;
         }
         free(line);
         double t_prompt = hy_now_seconds() - t0;
         struct gen_result g;
-        int room = (int)(n_ctx ? n_ctx : 4096) - hy_session_n_past(s);
+        int room = hy_session_n_ctx(s) - hy_session_n_past(s);
         int gen_rc = cli_generate(m, s, sm, room < n_predict ? room : n_predict, false, stdout, &g);
         printf("\n");
         fflush(stdout);
