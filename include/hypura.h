@@ -112,7 +112,7 @@ struct hy_tensor_info {
 };
 int hy_model_tensor_count(const hy_model *m);
 int hy_model_tensor_info(const hy_model *m, int i, struct hy_tensor_info *out);
-/* Bytes read from the model file so far (header included). */
+/* Bytes read from the model file so far: header, resident loads, streaming. */
 uint64_t hy_model_bytes_read(const hy_model *m);
 
 /* ---- tokens ------------------------------------------------------------------------ */

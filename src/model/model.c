@@ -168,8 +168,9 @@ static int cmp_by_off(const void *a, const void *b)
     return x->file_off < y->file_off ? -1 : x->file_off > y->file_off;
 }
 
-/* Tensors closer than this are read as one run (the gap is read along). */
-#define LOAD_GAP_MAX (64u << 10)
+/* Tensors closer than this are read as one run (the gap, padding, is read along; the
+ * planner reserves it). */
+#define LOAD_GAP_MAX PLAN_LAYOUT_GAP
 #define LOAD_CHUNK (8u << 20)
 
 /* Read every RAM-tier tensor into one anonymous arena (not the page cache: memory
@@ -182,8 +183,10 @@ static int load_arena(hy_model *m)
     struct run *runs = malloc(sizeof *runs * (size_t)(m->n_tensors ? m->n_tensors : 1));
     struct ioq *q = NULL;
     int rc = -ENOMEM, n_runs = 0;
-    if (!order || !runs)
+    if (!order || !runs) {
+        hy_err("out of memory");
         goto out;
+    }
     for (int i = 0; i < m->n_tensors; i++)
         if (m->tensors[i].tier == TIER_RAM || m->tensors[i].tier == TIER_GPU)
             order[n++] = &m->tensors[i];
@@ -204,6 +207,18 @@ static int load_arena(hy_model *m)
             goto out;
         runs[i].arena_off = total;
         total += HY_ALIGN_UP((size_t)runs[i].span.len, 4096);
+    }
+    /* the promise, checked before anything is read: what the plan counted is what we
+     * hold (the streamer's pool is already laid out) */
+    const struct plan *pl = m->plan->pl;
+    uint64_t held = total + (m->stream ? stream_pool_bytes(m->stream) : 0) + pl->kv_bytes +
+                    pl->compute_bytes;
+    if (held > pl->ram_budget) {
+        char a[32], b[32];
+        hy_err("the plan does not fit its budget once laid out (%s needed, budget %s)",
+               hy_format_size(held, a, sizeof a), hy_format_size(pl->ram_budget, b, sizeof b));
+        rc = -ENOMEM;
+        goto out;
     }
     rc = 0;
     if (!total)
@@ -249,8 +264,10 @@ static int load_arena(hy_model *m)
         }
         for (int j = 0; j < k; j++)
             if (cq[j].status && !rc) {
+                char why[256]; /* hy_err must not format its own buffer into itself */
+                snprintf(why, sizeof why, "%s", hy_last_error());
                 rc = cq[j].status;
-                hy_err("loading weights: %s", hy_last_error());
+                hy_err("loading weights: %s", why);
             }
     }
     if (rc)
@@ -265,8 +282,6 @@ static int load_arena(hy_model *m)
     if (m->params.mlock && mlock(a, total) != 0)
         LOG_WARN("mlock of %zu bytes failed: resident weights may be swapped", total);
 out:
-    if (rc == -ENOMEM && !m->arena)
-        hy_err("out of memory");
     ioq_free(q);
     free(order);
     free(runs);
@@ -278,8 +293,9 @@ static int map_file(hy_model *m)
     size_t len = (size_t)m->file->size;
     void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, m->file->fd, 0);
     if (p == MAP_FAILED) {
-        hy_err("cannot map the model file");
-        return -errno;
+        int e = errno;
+        hy_err("cannot map the model file: %s", strerror(e));
+        return -e;
     }
     m->map = p;
     m->map_len = len;
@@ -416,19 +432,8 @@ static int place_weights(hy_model *m)
     }
     if (!m->dfile && (rc = file_open_direct(&m->dfile, m->path)))
         return rc;
-    if ((rc = load_arena(m)) ||
-        (rc = start_streamer(m)))
-        return rc;
-    /* the promise: what the plan counted is what we hold */
-    uint64_t held = m->arena_len + (m->stream ? stream_pool_bytes(m->stream) : 0) + pl->kv_bytes +
-                    pl->compute_bytes;
-    if (held > pl->ram_budget) {
-        char a[32], b[32];
-        hy_err("the plan does not fit its budget once laid out (%s needed, budget %s)",
-               hy_format_size(held, a, sizeof a), hy_format_size(pl->ram_budget, b, sizeof b));
-        return -ENOMEM;
-    }
-    return 0;
+    /* the streamer first: its pool's size is part of the budget check before loading */
+    return (rc = start_streamer(m)) ? rc : load_arena(m);
 }
 
 static int load_rope_factors(hy_model *m)
@@ -641,7 +646,7 @@ int hy_model_tensor_info(const hy_model *m, int i, struct hy_tensor_info *out)
 
 uint64_t hy_model_bytes_read(const hy_model *m)
 {
-    return m->file->bytes_read;
+    return m->file->bytes_read + (m->dfile ? m->dfile->bytes_read : 0);
 }
 
 /* ---- tokens ---- */

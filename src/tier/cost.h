@@ -60,6 +60,7 @@ struct cost_model {
     bool tied;                            /* token_embd doubles as the output head */
     uint64_t embd_bytes, embd_row_bytes;
     uint64_t kv_bytes, compute_bytes, gpu_compute_bytes;
+    uint64_t layout_bytes;                /* RAM: PLAN_LAYOUT_PER_RUN per tensor and slot */
     uint32_t n_ctx, n_batch;
     double xfer_s_dec, xfer_s_pp;         /* one CPU<->GPU activation hand-over */
     uint32_t io_block, io_depth;

@@ -232,6 +232,8 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
     }
     cm->kv_bytes = hparams_kv_bytes_per_token(hp) * cm->n_ctx;
     cm->compute_bytes = plan_compute_bytes(hp, cm->n_ctx, nb, p->n_threads);
+    /* every tensor may be a run of its own; slots: the pool's and the experts' */
+    cm->layout_bytes = ((uint64_t)cm->n_tensors + 16 + hp->n_expert_used) * PLAN_LAYOUT_PER_RUN;
     cm->gpu_compute_bytes = prof->has_gpu ? cm->compute_bytes : 0;
     double h2d = prof->has_gpu && prof->gpu_h2d_bw > 0 ? prof->gpu_h2d_bw : 1e10;
     cm->xfer_s_dec = XFER_LAT_S + (double)hp->n_embd * 4 / h2d;
@@ -346,7 +348,7 @@ void cost_usage(const struct cost_model *cm, const struct placement *pc, uint64_
 {
     uint64_t tb[3];
     cost_tier_bytes(cm, pc, tb);
-    uint64_t r = tb[TIER_RAM] + cm->compute_bytes, v = tb[TIER_GPU];
+    uint64_t r = tb[TIER_RAM] + cm->compute_bytes + cm->layout_bytes, v = tb[TIER_GPU];
     bool gpu_used = tb[TIER_GPU] > 0;
     for (int l = 0; l < cm->n_layer; l++) {
         if (layer_on_gpu(pc, l))

@@ -286,7 +286,7 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
     fill_gpu(S, pc);
 
     /* fixed costs in RAM: buffers, KV of CPU layers, vectors */
-    uint64_t fixed = cm->compute_bytes + cm->glob_vec_bytes;
+    uint64_t fixed = cm->compute_bytes + cm->layout_bytes + cm->glob_vec_bytes;
     for (int l = 0; l < L; l++)
         if (pc->attn_tier[l] != TIER_GPU)
             fixed += cm->layer[l].kv_bytes + cm->layer[l].vec_bytes;
@@ -465,7 +465,7 @@ static uint64_t min_budget(const struct search *S, const bool allowed[PC_COUNT],
         memset(pc->x_tier, TIER_RAM, (size_t)cm->n_layer * (cm->n_expert ? cm->n_expert : 1));
         pc->head_tier = TIER_RAM;
         fill_gpu(&T, pc);
-        uint64_t need = cm->compute_bytes + cm->glob_vec_bytes;
+        uint64_t need = cm->compute_bytes + cm->layout_bytes + cm->glob_vec_bytes;
         uint64_t attn = 0, ffn = 0, xs = 0;
         for (int l = 0; l < cm->n_layer; l++) {
             const struct cost_layer *L = &cm->layer[l];

@@ -131,6 +131,13 @@ int plan_mode_from_name(const char *s);
  * profile): fills pl->pred. The planner uses this same function on every candidate. */
 int plan_estimate(const struct plan_input *in, const struct hy_profile *prof,
                   const struct plan_params *p, struct plan *pl);
+/* What laying weights out for direct I/O may add, per run of adjacent resident tensors
+ * and per streaming slot: the widening to the device's blocks (at most two of 4 KiB),
+ * rounding to pages, and padding between tensors read along (at most PLAN_LAYOUT_GAP).
+ * The planner reserves it for every tensor and slot. */
+#define PLAN_LAYOUT_GAP (4u << 10)
+#define PLAN_LAYOUT_PER_RUN (16u << 10)
+
 /* Bytes of compute buffers (activations, scratch, logits) the runtime may use for a
  * context of n_ctx and prompt batches of n_batch; the plan reserves this much. */
 uint64_t plan_compute_bytes(const struct hparams *hp, uint32_t n_ctx, uint32_t n_batch,
