@@ -106,6 +106,10 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
         hy_err("the hardware profile lacks memory, compute or disk figures");
         return -EINVAL;
     }
+    if (prof->has_gpu && !(prof->gpu_mem_bw > 0 && prof->gpu_flops > 0)) {
+        hy_err("the hardware profile has a GPU without memory bandwidth or compute figures");
+        return -EINVAL;
+    }
     cm->hp = hp;
     cm->prof = prof;
     cm->n_layer = (int)hp->n_layer;

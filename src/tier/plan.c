@@ -85,7 +85,8 @@ enum pclass {
     PC_NONE = 0,    /* everything resident (experts may still stream) */
     PC_FFN,         /* units: a layer's dense FFN */
     PC_LAYER,       /* units: a layer's FFN or the whole layer; the head if it fits a slot */
-    PC_HEAD,        /* as PC_LAYER with slots as big as the head */
+    PC_HEAD,        /* as PC_LAYER with the head streamed even when it fits (only when
+                       streaming is forced: otherwise it is PC_LAYER again) */
     PC_COUNT
 };
 
@@ -234,16 +235,22 @@ static void fill_gpu(const struct search *S, struct placement *pc)
         }
 }
 
-static int cmp_bytes_desc(const void *a, const void *b, void *ctx)
+/* (bytes, tensor) pairs, largest first, ties by tensor order (plain qsort: qsort_r's
+ * argument order differs between glibc and the BSDs) */
+struct sized {
+    uint64_t bytes;
+    int i;
+};
+
+static int cmp_sized_desc(const void *a, const void *b)
 {
-    const struct cost_model *cm = ctx;
-    uint64_t x = cm->t[*(const int *)a].bytes, y = cm->t[*(const int *)b].bytes;
-    return x > y ? -1 : x < y;
+    const struct sized *x = a, *y = b;
+    return x->bytes > y->bytes ? -1 : x->bytes < y->bytes ? 1 : (x->i > y->i) - (x->i < y->i);
 }
 
 static void keep_matrices(const struct cost_model *cm, struct placement *pc, uint64_t *left)
 {
-    int *idx = malloc(sizeof *idx * (size_t)(cm->n_tensors ? cm->n_tensors : 1));
+    struct sized *idx = malloc(sizeof *idx * (size_t)(cm->n_tensors ? cm->n_tensors : 1));
     if (!idx)
         return; /* keeping nothing is a valid plan */
     int n = 0;
@@ -251,16 +258,16 @@ static void keep_matrices(const struct cost_model *cm, struct placement *pc, uin
         int l = cm->t_layer[i];
         if (cm->t_kind[i] == CK_FFN && l >= 0 && pc->ffn_tier[l] == TIER_DISK &&
             pc->attn_tier[l] == TIER_RAM)
-            idx[n++] = i;
+            idx[n++] = (struct sized){cm->t[i].bytes, i};
     }
-    qsort_r(idx, (size_t)n, sizeof *idx, cmp_bytes_desc, (void *)cm);
+    qsort(idx, (size_t)n, sizeof *idx, cmp_sized_desc);
     for (int k = 0; k < n; k++) {
-        uint64_t b = cm->t[idx[k]].bytes;
-        int l = cm->t_layer[idx[k]];
+        uint64_t b = idx[k].bytes;
+        int l = cm->t_layer[idx[k].i];
         /* a layer must keep something to stream, else it should have been resident */
         if (b <= *left && pc->ffn_kept[l] + b < cm->layer[l].ffn_bytes) {
             *left -= b;
-            pc->t_keep[idx[k]] = 1;
+            pc->t_keep[idx[k].i] = 1;
             pc->ffn_kept[l] += b;
         }
     }
@@ -309,7 +316,10 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
                 xtotal += cm->layer[x / cm->n_expert].slice_bytes;
         }
         if (xtotal) {
+            /* slices that all fit in the landing slots' room need no more than that */
             xpool = (uint64_t)cm->n_expert_used * S->max_slice;
+            if (!S->force_experts)
+                xpool = HY_MIN(xpool, xtotal);
             if (xpool > left)
                 return false;
             left -= xpool;
@@ -618,6 +628,8 @@ int plan_build(const struct plan_input *in, const struct hy_profile *prof,
         allowed[PC_NONE] = allowed[PC_LAYER] = allowed[PC_HEAD] = false;
     else if (forced == PLAN_LAYER_STREAM)
         allowed[PC_NONE] = allowed[PC_FFN] = false;
+    if (!S.force_all)
+        allowed[PC_HEAD] = false;
 
     struct placement cur = {0}, best = {0};
     struct plan *pl = NULL;

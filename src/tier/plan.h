@@ -20,7 +20,8 @@ enum plan_tier { TIER_GPU = 0, TIER_RAM = 1, TIER_DISK = 2 };
 enum plan_device { DEVICE_CPU = 0, DEVICE_GPU = 1 };
 
 enum plan_mode {
-    PLAN_RESIDENT = 0,    /* every weight in RAM/VRAM */
+    PLAN_RESIDENT = 0,    /* every weight in RAM/VRAM (the token embedding may stay on
+                             disk: it is read a row per token, not streamed) */
     PLAN_FFN_STREAM,      /* attention + norms resident; some FFN weights streamed */
     PLAN_LAYER_STREAM,    /* whole layers streamed */
     PLAN_EXPERT_STREAM,   /* expert slices streamed through an expert cache */
