@@ -18,6 +18,10 @@
 #define GiB (1024ull * 1024 * 1024)
 #define MiB (1024ull * 1024)
 
+#ifndef HYPURA_CUDA
+#define HYPURA_CUDA 0
+#endif
+
 static char g_tmp[256];
 
 static void put(const char *rel, const char *text)
@@ -86,6 +90,16 @@ static void test_cgroup_v1(void)
     CHECK(profile_cgroup_limit("", v1, v2, &lim, &use, &ver) == 0);
     CHECK(profile_cgroup_limit("garbage without colons\n::\n", v1, v2, &lim, &use, &ver) == 0);
     CHECK_EQ(lim, 0);
+    /* a roomy ancestor nearly used up by its other members binds before our own smaller
+     * limit: the least room left decides */
+    put("v1room/s/memory.limit_in_bytes", "8589934592\n");
+    put("v1room/s/memory.usage_in_bytes", "8053063680\n"); /* 7.5 GiB */
+    put("v1room/s/me/memory.limit_in_bytes", "6442450944\n");
+    put("v1room/s/me/memory.usage_in_bytes", "4096\n");
+    snprintf(v1, sizeof v1, "%s/v1room", g_tmp);
+    CHECK(profile_cgroup_limit("4:memory:/s/me\n", v1, v2, &lim, &use, &ver) == 0);
+    CHECK_EQ(lim, 8 * GiB);
+    CHECK_EQ(use, 8053063680ull);
 }
 
 static void test_cgroup_v2(void)
@@ -306,9 +320,9 @@ static void test_cache(void)
     char json[4096];
     snprintf(json, sizeof json,
              "{\"version\": 1, \"host\": {\"cpu_model\": \"%s\", \"n_cores\": %d, \"ram_total\": %llu, "
-             "\"mem_bw\": 12345678, \"cpu_flops\": 1e11, \"measured\": true},"
+             "\"mem_bw\": 12345678, \"cpu_flops\": 1e11, \"measured\": true, \"cuda_build\": %s},"
              " \"disks\": {\"%s\": {\"disk_bw\": 7e8, \"disk_iops_qd1\": 9000, \"disk_measured\": true}}}",
-             "CPUMODEL", p.n_cores, (unsigned long long)now.ram_total, dev);
+             "CPUMODEL", p.n_cores, (unsigned long long)now.ram_total, HYPURA_CUDA ? "true" : "false", dev);
     /* the no-measure profile carries this host's model name as it is read live */
     char cpu[128];
     snprintf(cpu, sizeof cpu, "%s", p.cpu_model);
@@ -321,12 +335,27 @@ static void test_cache(void)
     CHECK(p.disk_measured && p.disk_bw == 7e8 && p.disk_iops_qd1 == 9000);
     CHECK(p.ram_available > 0); /* live, not from the cache */
 
-    /* another CPU: the host part is not trusted; the device's figures still are */
+    /* another CPU: nothing is trusted, the device's figures neither (device numbers name
+     * other hardware on another host) */
     snprintf(fixed, sizeof fixed, "%.*s%s%s", (int)(at - json), json, "Some Other CPU", at + 8);
     put("xdg/hypura/profile.json", fixed);
     CHECK(hy_profile_get(&pp, &p) == 0);
     CHECK(!p.measured && p.mem_bw != 12345678);
-    CHECK(p.disk_bw == 7e8);
+    CHECK(!p.disk_measured && p.disk_bw != 7e8);
+
+    /* the same host profiled by a build that looks at other devices (CUDA or not) */
+    char *cb;
+    snprintf(fixed, sizeof fixed, "%.*s%s%s", (int)(at - json), json, cpu, at + 8);
+    cb = strstr(fixed, HYPURA_CUDA ? "\"cuda_build\": true" : "\"cuda_build\": false");
+    CHECK(cb != NULL);
+    if (cb) {
+        char other[4096];
+        snprintf(other, sizeof other, "%.*s\"cuda_build\": %s%s", (int)(cb - fixed), fixed,
+                 HYPURA_CUDA ? "false" : "true", strchr(cb, '}'));
+        put("xdg/hypura/profile.json", other);
+        CHECK(hy_profile_get(&pp, &p) == 0);
+        CHECK(!p.measured && p.mem_bw != 12345678);
+    }
 
     /* garbage in the cache is ignored */
     put("xdg/hypura/profile.json", "{not json");

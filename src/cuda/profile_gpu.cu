@@ -53,6 +53,20 @@ __global__ static void fma_kernel(int iters, float *out)
         out[0] = s;
 }
 
+extern "C" int cuda_gpu_memory(uint64_t *free_bytes, uint64_t *total_bytes)
+{
+    int n = 0;
+    size_t f = 0, t = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0 || cudaSetDevice(0) != cudaSuccess ||
+        cudaMemGetInfo(&f, &t) != cudaSuccess) {
+        cudaGetLastError();
+        return -ENODEV;
+    }
+    *free_bytes = f;
+    *total_bytes = t;
+    return 0;
+}
+
 extern "C" int cuda_profile_gpu(struct hy_profile *prof)
 {
     int n = 0;

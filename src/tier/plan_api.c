@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct plan_file_params plan_file_default_params(void)
@@ -112,7 +113,11 @@ int plan_resolve(const char *path, const struct hy_plan_params *p, struct hy_pro
         pr.no_measure = p->no_measure;
         pr.progress = p->progress;
         pr.user = p->user;
-        if (!p->no_measure && access(dir, W_OK) != 0) {
+        /* a big enough model is itself what is measured (read only); a smaller one needs
+         * a test file written beside it */
+        struct stat mst;
+        bool big = stat(path, &mst) == 0 && (uint64_t)mst.st_size >= PROFILE_SAMPLE_MIN;
+        if (!p->no_measure && !big && access(dir, W_OK) != 0) {
             /* the cached figures for the model's own device still count */
             struct hy_profile_params q = pr;
             q.no_measure = true;

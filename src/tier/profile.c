@@ -14,6 +14,9 @@
 #include "util/common.h"
 #include "util/cpu.h"
 #include "util/log.h"
+#ifndef HYPURA_CUDA
+#define HYPURA_CUDA 0
+#endif
 #if HYPURA_CUDA
 #include "cuda/profile_gpu.h"
 #endif
@@ -177,7 +180,10 @@ static void cg_try(const char *dir, int version, struct cg_best *b)
         return;
     /* inactive page cache is reclaimed before the limit bites: not really used */
     use = use > inactive ? use - inactive : 0;
-    if (!b->limit || lim < b->limit) {
+    /* the level with the least room left binds: a roomy limit nearly used up by other
+     * members of an ancestor is tighter than a small one of our own */
+    uint64_t room = lim > use ? lim - use : 0;
+    if (!b->limit || room < (b->limit > b->usage ? b->limit - b->usage : 0)) {
         b->limit = lim;
         b->usage = use;
         b->version = version;
@@ -595,9 +601,12 @@ int profile_measure_storage(struct hy_profile *prof, const char *dir, const char
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/.hypura-profile-%ld.tmp", dir, (long)getpid());
     uint64_t size = TEST_FILE_BYTES;
-    struct stat sst;
+    /* a big enough sample on the same device as dir saves writing a test file; one on
+     * another device would be measured under dir's name */
+    struct stat sst, dst;
     bool own = !(sample && stat(sample, &sst) == 0 && S_ISREG(sst.st_mode) &&
-                 (uint64_t)sst.st_size >= (1ull << 30));
+                 (uint64_t)sst.st_size >= PROFILE_SAMPLE_MIN && stat(dir, &dst) == 0 &&
+                 sst.st_dev == dst.st_dev);
     if (own) {
         progress(pfn, user, "storage: writing a test file", 0.0);
         rc = io_make_test_file(path, size);
@@ -740,6 +749,7 @@ static void host_to_json(const struct hy_profile *p, cJSON *o)
     cJSON_AddNumberToObject(o, "ram_total", (double)p->ram_total);
     cJSON_AddNumberToObject(o, "mem_bw", p->mem_bw);
     cJSON_AddNumberToObject(o, "mem_bw_1t", p->mem_bw_1t);
+    cJSON_AddBoolToObject(o, "cuda_build", HYPURA_CUDA != 0);
     cJSON_AddBoolToObject(o, "has_gpu", p->has_gpu);
     if (p->has_gpu) {
         cJSON_AddStringToObject(o, "gpu_name", p->gpu_name);
@@ -1010,10 +1020,14 @@ static int cache_save(const char *dir, const char *file, cJSON *o)
     return 0;
 }
 
-static bool host_matches(const struct hy_profile *cached, const struct hy_profile *now)
+/* The same machine, measured by a build that looks at the same devices: a profile from
+ * a CPU-only build never saw the GPU a CUDA build would use. */
+static bool host_matches(const cJSON *h, const struct hy_profile *cached, const struct hy_profile *now)
 {
+    const cJSON *cb = cJSON_GetObjectItemCaseSensitive(h, "cuda_build");
     return cached->measured && !strcmp(cached->cpu_model, now->cpu_model) &&
-           cached->n_cores == now->n_cores && cached->ram_total == now->ram_total;
+           cached->n_cores == now->n_cores && cached->ram_total == now->ram_total &&
+           cJSON_IsBool(cb) && cJSON_IsTrue(cb) == (HYPURA_CUDA != 0);
 }
 
 int hy_profile_get(const struct hy_profile_params *pp, struct hy_profile *out)
@@ -1051,11 +1065,15 @@ int hy_profile_get(const struct hy_profile_params *pp, struct hy_profile *out)
         const cJSON *h = cJSON_GetObjectItemCaseSensitive(cache, "host");
         if (cJSON_IsObject(h)) {
             host_from_json(h, &c);
-            if (host_matches(&c, &now) && !p->force) {
+            if (host_matches(h, &c, &now) && !p->force) {
                 host_from_json(h, &prof);
                 host_ok = true;
             }
         }
+        /* disks are named by device number, which another host (a shared home
+         * directory) reuses for other hardware: trusted only with the host */
+        if (!host_ok)
+            cJSON_DeleteItemFromObjectCaseSensitive(cache, "disks");
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cache, "disks"), dev);
         if (have_dev && cJSON_IsObject(d) && !p->force) {
             disk_from_json(d, &prof);
@@ -1067,6 +1085,10 @@ int hy_profile_get(const struct hy_profile_params *pp, struct hy_profile *out)
     prof.cgroup_limit = now.cgroup_limit;
     prof.cgroup_usage = now.cgroup_usage;
     prof.cgroup_version = now.cgroup_version;
+#if HYPURA_CUDA
+    if (host_ok && prof.has_gpu && cuda_gpu_memory(&prof.vram_free, &prof.vram_total) != 0)
+        host_ok = false; /* the GPU went away: measure again */
+#endif
 
     if (p->no_measure || (host_ok && disk_ok)) {
         cJSON_Delete(cache);

@@ -33,9 +33,11 @@ int profile_cgroup_limit(const char *proc_cgroup, const char *v1_root, const cha
 
 /* The measurements (each fills its part of prof; progress may be NULL). */
 int profile_measure_cpu(struct hy_profile *prof, hy_progress_fn progress, void *user);
-/* sample: an existing file of at least 1 GiB on that storage (a model) to read instead
- * of a freshly written test file, or NULL. A file just written may still sit in a cache
- * below us (a virtual disk's host), which makes it read faster than data at rest. */
+/* sample: an existing file of at least PROFILE_SAMPLE_MIN on dir's device (a model) to
+ * read instead of a freshly written test file, or NULL (or smaller, or elsewhere: then a
+ * test file is written in dir). A file just written may still sit in a cache below us
+ * (a virtual disk's host), which makes it read faster than data at rest. */
+#define PROFILE_SAMPLE_MIN (1ull << 30)
 int profile_measure_storage(struct hy_profile *prof, const char *dir, const char *sample,
                             hy_progress_fn progress, void *user);
 /* The GPU part (CUDA builds; a no-op returning 0 with has_gpu false otherwise). */
