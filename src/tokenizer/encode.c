@@ -447,6 +447,7 @@ struct wcache_slot {
     uint64_t hash;
     uint32_t woff, wlen;    /* the word, in the (sanitized) text */
     uint32_t toff, tlen;    /* its tokens, in the cache pool */
+    uint32_t gen;           /* the fragment it belongs to; others' slots count as empty */
 };
 #define WCACHE_MAX_WORD 48
 #define WCACHE_MAX_SLOTS (1u << 20)
@@ -462,6 +463,7 @@ struct bpe_state {
     /* word cache */
     struct wcache_slot *slots;
     size_t n_slots, used;
+    uint32_t gen;           /* bumped per fragment: emptying the cache costs nothing */
     struct ivec pool;
 };
 
@@ -633,7 +635,7 @@ static uint64_t hash_word(const uint8_t *w, size_t n)
     memcpy(&x, w + i, n - i);
     h = (h ^ x) * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 29;
-    return h | 1;   /* 0 marks an empty slot */
+    return h;
 }
 
 /* bpe_word through the word cache. text: the whole fragment (words are cached by offset). */
@@ -647,7 +649,7 @@ static int bpe_word_cached(const struct tokenizer *t, struct bpe_state *st, cons
     size_t mask = st->n_slots - 1, i = (size_t)(h >> 7) & mask;
     for (;;) {
         struct wcache_slot *s = &st->slots[i];
-        if (!s->hash)
+        if (s->gen != st->gen)
             break;
         if (s->hash == h && s->wlen == n && !memcmp(text + s->woff, w, n)) {
             if (ivec_reserve(out, s->tlen))
@@ -668,7 +670,8 @@ static int bpe_word_cached(const struct tokenizer *t, struct bpe_state *st, cons
     if (ivec_reserve(&st->pool, nt))
         return 0;
     st->slots[i] = (struct wcache_slot){.hash = h, .woff = (uint32_t)off, .wlen = (uint32_t)n,
-                                        .toff = (uint32_t)st->pool.n, .tlen = (uint32_t)nt};
+                                        .toff = (uint32_t)st->pool.n, .tlen = (uint32_t)nt,
+                                        .gen = st->gen};
     memcpy(st->pool.v + st->pool.n, out->v + before, nt * sizeof *out->v);
     st->pool.n += nt;
     st->used++;
@@ -734,9 +737,13 @@ static int bpe_encode(const struct tokenizer *t, const uint8_t *s, size_t n, str
     }
     if ((rc = pretok_split(t->pre, s, n, &st->words)))
         goto out;
-    /* the cache remembers words by their offset in this text: start it afresh */
-    if (st->n_slots)
-        memset(st->slots, 0, st->n_slots * sizeof *st->slots);
+    /* the cache remembers words by their offset in this text: start it afresh (a new
+     * generation; slots are zeroed only when the counter wraps) */
+    if (++st->gen == 0) {
+        if (st->n_slots)
+            memset(st->slots, 0, st->n_slots * sizeof *st->slots);
+        st->gen = 1;
+    }
     st->used = 0;
     st->pool.n = 0;
     size_t ini = 0;

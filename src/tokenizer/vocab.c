@@ -494,6 +494,10 @@ static int build_special(struct tokenizer *t)
         t->root_child[b] = -1;
     if (!n)
         return 0;
+    if (chars >= INT32_MAX) { /* trie nodes are int32 indices */
+        hy_err("special tokens hold %llu bytes of text: too many", (unsigned long long)chars);
+        return -EINVAL;
+    }
     t->special = malloc((size_t)n * sizeof *t->special);
     t->trie = malloc((chars + 1) * sizeof *t->trie);
     if (!t->special || !t->trie)
