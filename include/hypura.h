@@ -30,12 +30,18 @@ void hy_log_set(hy_log_fn fn, void *user, enum hy_log_level max_level);
 const char *hy_last_error(void);
 void hy_clear_error(void);
 
-/* "2G" = 2 GiB, "512M", "64K", "1.5G", plain bytes. Returns 0 or -EINVAL. */
+/* "2G" = 2 GiB, "512M", "64K", "1.5G", "2GiB", plain bytes (digits only: no signs,
+ * exponents, hex or spaces; no fractions of a byte). Returns 0 or -EINVAL. */
 int hy_parse_size(const char *s, uint64_t *out);
 /* Monotonic clock, seconds. */
 double hy_now_seconds(void);
 /* Format bytes as "1.50 GiB" into buf. Returns buf. */
 char *hy_format_size(uint64_t bytes, char *buf, size_t len);
+/* s with every byte that does not start a well-formed UTF-8 character (overlong forms,
+ * surrogates, cut-off sequences) replaced by U+FFFD, malloc'ed; NULL when out of memory.
+ * For JSON: generated text may end inside a character, or be raw bytes a model produced
+ * through byte-fallback tokens. */
+char *hy_utf8_clean(const char *s);
 
 /* ---- model ------------------------------------------------------------------------- */
 typedef struct hy_model hy_model;

@@ -1,9 +1,11 @@
 /* The command line, end to end: the golden test (stories260K reproduces llama.cpp's
  * greedy tokens through `hypura run --temp 0 -n 100 --json`), `logits`, `inspect`, and
  * bad input: a truncated or corrupt model gives "hypura: MODEL: reason", exit 1. */
+#include "hypura.h"
 #include "test.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,6 +52,44 @@ static cJSON *ref_json(const char *model, const char *which)
     cJSON *o = js ? cJSON_Parse(js) : NULL;
     free(js);
     return o;
+}
+
+/* Sizes as the options take them, and text made safe for JSON. */
+static void test_sizes_and_utf8(void)
+{
+    static const struct {
+        const char *s;
+        uint64_t v; /* 0: refused */
+    } cases[] = {
+        {"2G", 2ull << 30}, {"512M", 512ull << 20}, {"64K", 65536}, {"1.5G", 3ull << 29},
+        {"2GiB", 2ull << 30}, {"2gb", 2ull << 30}, {"4096", 4096}, {"0x1p31", 0}, {" 2G", 0},
+        {"1e9", 0}, {"1.5", 0}, {"-1G", 0}, {"2X", 0}, {"", 0}, {".5G", 0}, {"1.G", 0},
+        {"99999999999T", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t v = 0;
+        int rc = hy_parse_size(cases[i].s, &v);
+        if (cases[i].v)
+            CHECKF(rc == 0 && v == cases[i].v, "'%s' gave %d, %llu", cases[i].s, rc, (unsigned long long)v);
+        else
+            CHECKF(rc == -EINVAL, "'%s' accepted as %llu", cases[i].s, (unsigned long long)v);
+    }
+    static const struct {
+        const char *in, *out;
+    } u[] = {
+        {"plain", "plain"},
+        {"h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"cut \xe2\x82", "cut \xef\xbf\xbd\xef\xbf\xbd"},                 /* a character cut short */
+        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},                         /* overlong '/' */
+        {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},         /* a surrogate */
+        {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* > U+10FFFF */
+        {"\xff", "\xef\xbf\xbd"},
+    };
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
+        char *c = hy_utf8_clean(u[i].in);
+        CHECKF(c && !strcmp(c, u[i].out), "case %zu", i);
+        free(c);
+    }
 }
 
 static void test_golden(void)
@@ -180,6 +220,7 @@ int main(void)
         printf("no hypura binary at %s\n", test_hypura_bin());
         return 77;
     }
+    RUN(test_sizes_and_utf8);
     RUN(test_golden);
     RUN(test_bad_models);
     RUN(test_logits_and_inspect);

@@ -47,6 +47,10 @@ static int get_u32(const struct gguf *g, const struct hparams *hp, const char *s
         uint64_t n;
         if (gguf_get_arr(g, key, &et, &n) == 0 && n > 0 && (et == GGUF_U32 || et == GGUF_I32)) {
             const uint32_t *v = gguf_get_arr_data(g, key);
+            if (et == GGUF_I32 && (int32_t)v[0] < 0) {
+                hy_err("%s: negative value %d", key, (int32_t)v[0]);
+                return -EINVAL;
+            }
             for (uint64_t i = 1; i < n; i++)
                 if (v[i] != v[0]) {
                     hy_err("%s: per-layer values differ (unsupported)", key);
@@ -169,13 +173,13 @@ int hparams_load(struct hparams *hp, const struct gguf *g)
     if (hp->n_embd == 0 || hp->n_embd > (1u << 20) || hp->n_layer == 0 || hp->n_layer > 4096 ||
         hp->n_head > 4096 || hp->head_dim_k > 4096 || hp->head_dim_v > 4096 ||
         hp->n_rot > hp->head_dim_k || (hp->n_rot & 1) || hp->n_ff > (1u << 24) ||
-        hp->n_expert > 4096 || hp->n_expert_used > hp->n_expert ||
+        hp->n_expert > 4096 || hp->n_expert_used > hp->n_expert || hp->n_vocab > (1u << 24) ||
         (hp->n_expert && !hp->n_expert_used) || hp->n_ff_exp > (1u << 24) ||
         !(hp->norm_eps > 0) || !isfinite(hp->rope_freq_base) || hp->rope_freq_base <= 0) {
         hy_err("implausible hyper-parameters (n_embd %u, n_layer %u, n_head %u, head_dim %u, "
-               "n_rot %u, n_ff %u, experts %u/%u)",
+               "n_rot %u, n_ff %u, experts %u/%u, n_vocab %u)",
                hp->n_embd, hp->n_layer, hp->n_head, hp->head_dim_k, hp->n_rot, hp->n_ff,
-               hp->n_expert_used, hp->n_expert);
+               hp->n_expert_used, hp->n_expert, hp->n_vocab);
         return -EINVAL;
     }
     return 0;

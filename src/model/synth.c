@@ -494,7 +494,7 @@ int hy_synth(const struct hy_synth_params *sp, const char *out_path)
         memcpy(wr.buf[cur], hdr + o, k);
         cur = writer_push(&wr, cur, k, o);
     }
-    uint64_t rng = sp->seed * 0x9e3779b97f4a7c15ull + 12345, written = 0;
+    uint64_t rng = sp->seed * 0x9e3779b97f4a7c15ull + 12345;
     for (int i = 0; i < tl.n && cur >= 0; i++) {
         const struct stensor *t = &tl.t[i];
         const struct hy_type_info *ti = type_info(t->type);
@@ -522,7 +522,6 @@ int hy_synth(const struct hy_synth_params *sp, const char *out_path)
             }
             cur = writer_push(&wr, cur, (size_t)(nr * row), base + r0 * row);
         }
-        written += bytes;
         if (sp->progress && cur >= 0)
             sp->progress((double)(base + bytes) / (double)total, sp->user);
     }
@@ -541,7 +540,6 @@ int hy_synth(const struct hy_synth_params *sp, const char *out_path)
         rc = -errno;
         hy_err("writing %s: %s", out_path, strerror(errno));
     }
-    (void)written;
 out:
     if (wr.fd >= 0) {
         close(wr.fd);

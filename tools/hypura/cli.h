@@ -9,8 +9,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#define HY_CLI_MIN(a, b) ((a) < (b) ? (a) : (b))
-
 struct cli_command {
     const char *name;
     int (*fn)(int argc, char **argv);   /* argv[0] is the command name */
@@ -102,11 +100,6 @@ int cmd_profile(int argc, char **argv);
 int cmd_estimate(int argc, char **argv);
 
 /* plan_print.c: the placement plan as `inspect --plan` and `estimate` print it. */
-/* Parse one plan option at argv[*i] (--ram-budget, --gpu-budget, --no-gpu, --ctx-size,
- * --batch, -t/--threads, --plan-mode, --no-measure; names as the model-loading commands
- * spell them), advancing *i past its value. Returns 1
- * when consumed, 0 when argv[*i] is not a plan option, -1 on a bad value (said on
- * stderr). */
 /* Plan PATH (header only) and print the plan: a table, or JSON. Errors are printed as
  * "hypura: PATH: reason". Returns the exit status (0 or 1). */
 int cli_print_plan(const char *path, const struct hy_plan_params *p, bool json, FILE *out);

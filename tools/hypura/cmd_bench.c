@@ -9,6 +9,7 @@
 #include "cli.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,17 @@ static uint64_t proc_read_bytes(void)
     if (f)
         fclose(f);
     return v;
+}
+
+/* The process's peak RSS restarts here (Linux >= 4.0), so each repetition reports its own
+ * peak and not the largest of every engine run before it in this process. */
+static void reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
 }
 
 static double peak_rss_bytes(void)
@@ -77,6 +89,7 @@ static int one_rep(const char *path, struct cli_model_opts *mo, int n_p, int n_g
     if (cold && hy_drop_page_cache(path) != 0)
         fprintf(stderr, "hypura bench: cannot evict %s from the page cache: %s\n", path, hy_last_error());
     memset(out, 0, sizeof *out);
+    reset_peak_rss();
     struct hy_model_params mp = mo->mp;
     if (!mp.n_ctx)
         mp.n_ctx = (uint32_t)(n_p + n_g + 1);
@@ -99,11 +112,13 @@ static int one_rep(const char *path, struct cli_model_opts *mo, int n_p, int n_g
         cli_fail(path);
         goto out;
     }
-    /* random ids away from the special tokens at the ends of the vocabulary */
-    uint64_t x = 12345;
+    /* random ids away from the special tokens at the ends of the vocabulary (a quarter of
+     * it at each end of a small one) */
+    uint64_t x = 12345, lo = (uint64_t)d.n_vocab / 4 < 1000 ? (uint64_t)d.n_vocab / 4 : 1000;
+    uint64_t span = (uint64_t)d.n_vocab > 2 * lo ? (uint64_t)d.n_vocab - 2 * lo : 1;
     for (int i = 0; i < n_p; i++) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
-        toks[i] = (hy_token)(1000 + (x >> 33) % (uint64_t)(d.n_vocab > 3000 ? d.n_vocab - 2000 : d.n_vocab / 2));
+        toks[i] = (hy_token)(lo + (x >> 33) % span);
     }
     if (n_p > 0) {
         t0 = hy_now_seconds();
@@ -213,13 +228,17 @@ int cmd_bench(int argc, char **argv)
     const char *path = argv[optind];
     struct series se[4];
     int n_se = 0;
+    int rc = 1;
     for (int b = plan ? 0 : 1; b < (baseline ? 2 : 1); b++)
         for (int w = 0; w < 2; w++) {
             if ((w == 0 && !cold) || (w == 1 && !warm))
                 continue;
             se[n_se] = (struct series){.name = b ? "mmap" : "hypura", .cold = w == 0,
                                        .s = calloc((size_t)reps, sizeof(struct sample))};
-            n_se++;
+            if (!se[n_se++].s) {
+                fprintf(stderr, "hypura bench: out of memory\n");
+                goto out;
+            }
         }
     double pred_decode = 0, pred_prompt = 0, pd, pp, must = 0, bw = 0, mu, bwx;
     /* interleave the series so drift on a shared machine hits them alike */
@@ -229,7 +248,7 @@ int cmd_bench(int argc, char **argv)
             if (!strcmp(se[i].name, "mmap"))
                 o.mp.io = HY_IO_MMAP;
             if (one_rep(path, &o, (int)n_p, (int)n_g, se[i].cold, &se[i].s[se[i].n], &pd, &pp, &mu, &bwx))
-                return 1;
+                goto out;
             if (!strcmp(se[i].name, "hypura") || !plan) {
                 pred_decode = pd;
                 pred_prompt = pp;
@@ -289,15 +308,19 @@ int cmd_bench(int argc, char **argv)
         }
         char *js = cJSON_Print(o);
         FILE *f = fopen(json, "w");
-        if (!f || !js || fputs(js, f) < 0) {
-            fprintf(stderr, "hypura bench: cannot write %s\n", json);
-        }
-        if (f)
-            fclose(f);
+        bool ok = f && js && fputs(js, f) >= 0;
+        if (f && fclose(f))
+            ok = false;
         free(js);
         cJSON_Delete(o);
+        if (!ok) {
+            fprintf(stderr, "hypura bench: cannot write %s: %s\n", json, strerror(errno));
+            goto out;
+        }
     }
+    rc = 0;
+out:
     for (int i = 0; i < n_se; i++)
         free(se[i].s);
-    return 0;
+    return rc;
 }

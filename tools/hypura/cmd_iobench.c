@@ -4,6 +4,8 @@
  * hy_iobench_run's (src/io/iobench.c); this file parses options and prints rows. */
 #include "cli.h"
 
+#include <cjson/cJSON.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,10 +217,15 @@ int cmd_iobench(int argc, char **argv)
     }
     char sz[32];
     hy_format_size(size, sz, sizeof sz);
-    if (json)
-        printf("{\"file\": \"%s\", \"size\": %llu, \"seconds_per_config\": %.3f, \"rows\": [",
-               file, (unsigned long long)size, p.seconds);
-    else
+    if (json) {
+        /* the rows stream out as they are measured; only the path needs escaping */
+        cJSON *name = cJSON_CreateString(file);
+        char *q = name ? cJSON_PrintUnformatted(name) : NULL;
+        printf("{\"file\": %s, \"size\": %llu, \"seconds_per_config\": %.3f, \"rows\": [",
+               q ? q : "null", (unsigned long long)size, p.seconds);
+        free(q);
+        cJSON_Delete(name);
+    } else
         printf("%s %s (%s), %.2g s per configuration, cold\n",
                created ? "writing" : "reading", file, sz, p.seconds);
     fflush(stdout);

@@ -112,6 +112,10 @@ int cmd_run(int argc, char **argv)
     }
     const char *path = argv[optind];
     char *pbuf = NULL;
+    if (pfile && prompt) {
+        fprintf(stderr, "hypura: -p and -f both give the prompt: use one\n");
+        return 2;
+    }
     if (pfile) {
         size_t plen_unused;
         if (!(pbuf = cli_read_file(pfile, &plen_unused))) {
@@ -202,10 +206,16 @@ int cmd_run(int argc, char **argv)
         cJSON *ids = cJSON_AddArrayToObject(o, "ids");
         for (int i = 0; i < g.n_ids; i++)
             cJSON_AddItemToArray(ids, cJSON_CreateNumber(g.ids[i]));
-        cJSON_AddStringToObject(o, "text", g.text ? g.text : "");
+        char *text = hy_utf8_clean(g.text ? g.text : "");
+        cJSON_AddStringToObject(o, "text", text ? text : "");
+        free(text);
         cJSON_AddNumberToObject(o, "disk_read_bytes", (double)st.disk_read_bytes);
         cJSON_AddNumberToObject(o, "ram_budget", (double)hy_model_ram_budget(m));
+#ifdef __APPLE__
+        cJSON_AddNumberToObject(o, "peak_rss", (double)ru.ru_maxrss); /* bytes there */
+#else
         cJSON_AddNumberToObject(o, "peak_rss", (double)ru.ru_maxrss * 1024.0);
+#endif
         cJSON_AddNumberToObject(o, "stall_seconds", st.stall_seconds);
         char *js = cJSON_PrintUnformatted(o);
         if (js)
