@@ -2,7 +2,7 @@
 #   make                 the CPU engine: build/hypura
 #   make test            build and run every test (tests/run.sh prints "N passed, N failed")
 #   make demo            install missing Debian packages (as root), build, run the streaming demo
-#   make bench-...       see bench/README.md
+#   make kbench, make bench-tok   kernel and tokenizer benchmarks (README.md: Benchmarks)
 # Switches (an unknown value is an error):
 #   SANITIZE=address|undefined|thread|address,undefined   NATIVE=1   CUDA=1   DEBUG=1
 #   URING=0 (no io_uring even where liburing is installed)
@@ -28,8 +28,10 @@ OPT := -O2
 ifeq ($(DEBUG),1)
 OPT := -O0 -g3
 endif
+# an undeclared function is an error: C would assume it returns int (and cut a pointer)
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
-               -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing -pthread \
+               -Wstrict-prototypes -Wmissing-prototypes -Werror=implicit-function-declaration \
+               -fno-strict-aliasing -pthread \
                -Iinclude -Isrc
 LDLIBS := -lm -pthread
 
@@ -60,8 +62,11 @@ HAVE_URING := $(if $(filter 1,$(URING)),$(call have,liburing))
 HAVE_MHD   := $(call have,libmicrohttpd)
 HAVE_NVCC  := $(shell command -v nvcc >/dev/null 2>&1 && echo 1)
 
+# deps and demo install it first; every other goal compiles against it
+ifneq ($(filter-out deps demo clean,$(or $(MAKECMDGOALS),all)),)
 ifneq ($(HAVE_CJSON),1)
 $(error cJSON is missing: apt-get install libcjson-dev (or run 'make deps' as root))
+endif
 endif
 LDLIBS += -lcjson
 ifeq ($(HAVE_URING),1)
@@ -120,7 +125,7 @@ AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx51
 # keep objects make would otherwise treat as intermediate
 .SECONDARY:
 
-.PHONY: all test demo deps clean info bench check-fixtures kbench bench-tok test-arm
+.PHONY: all test demo deps clean info kbench bench-tok test-arm
 all: info $(BUILD)/hypura
 
 info:
@@ -172,7 +177,8 @@ ARM_QEMU ?= qemu-aarch64
 ARM_SRC := $(filter-out %_avx2.c %_avx512.c,$(sort $(wildcard src/quant/*.c))) \
            $(sort $(wildcard src/util/*.c)) tests/test.c tests/test_quant.c
 ARM_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
-              -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing -pthread \
+              -Wstrict-prototypes -Wmissing-prototypes -Werror=implicit-function-declaration \
+              -fno-strict-aliasing -pthread \
               -Iinclude -Isrc -Itests
 ARM_VARIANTS := neon:-march=armv8-a dotprod:-march=armv8.2-a+dotprod
 test-arm:
