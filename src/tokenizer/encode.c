@@ -445,11 +445,14 @@ struct bpe_ent {
 /* A cache of words already tokenized in this call: natural text repeats its words. */
 struct wcache_slot {
     uint64_t hash;
-    uint32_t woff, wlen;    /* the word, in the (sanitized) text */
+    uint32_t woff;          /* the word, in the (sanitized) text */
+    uint16_t wlen;          /* (<= WCACHE_MAX_WORD) */
+    uint16_t gen;           /* the fragment it belongs to; others' slots count as empty.
+                               16 bits keep a slot at 24 bytes: 32 cost 10% in speed */
     uint32_t toff, tlen;    /* its tokens, in the cache pool */
-    uint32_t gen;           /* the fragment it belongs to; others' slots count as empty */
 };
 #define WCACHE_MAX_WORD 48
+_Static_assert(sizeof(struct wcache_slot) == 24, "a cache slot stays at 24 bytes");
 #define WCACHE_MAX_SLOTS (1u << 20)
 
 struct bpe_state {
@@ -463,7 +466,7 @@ struct bpe_state {
     /* word cache */
     struct wcache_slot *slots;
     size_t n_slots, used;
-    uint32_t gen;           /* bumped per fragment: emptying the cache costs nothing */
+    uint16_t gen;           /* bumped per fragment: emptying the cache costs nothing */
     struct ivec pool;
 };
 
@@ -669,7 +672,7 @@ static int bpe_word_cached(const struct tokenizer *t, struct bpe_state *st, cons
     size_t nt = out->n - before;
     if (ivec_reserve(&st->pool, nt))
         return 0;
-    st->slots[i] = (struct wcache_slot){.hash = h, .woff = (uint32_t)off, .wlen = (uint32_t)n,
+    st->slots[i] = (struct wcache_slot){.hash = h, .woff = (uint32_t)off, .wlen = (uint16_t)n,
                                         .toff = (uint32_t)st->pool.n, .tlen = (uint32_t)nt,
                                         .gen = st->gen};
     memcpy(st->pool.v + st->pool.n, out->v + before, nt * sizeof *out->v);
