@@ -26,14 +26,13 @@ struct extent {
 };
 
 struct sunit {
-    int layer;
     int n_ext;
     struct extent ext[STREAM_MAX_EXT];
     uint64_t bytes;           /* slot bytes it needs */
     enum unit_state st;
     int slot;                 /* -1 when in no slot */
     int pending;              /* requests not yet completed */
-    int pins;
+    int pins;                 /* acquires not yet released */
     int err;
     char errmsg[256];
 };
@@ -103,22 +102,14 @@ static int layout(struct streamer *s, struct stream_tensor *t, int n_t)
         hy_err("out of memory");
         return -ENOMEM;
     }
-    for (int i = 0; i < n_units; i++) {
+    for (int i = 0; i < n_units; i++)
         s->u[i].slot = -1;
-        s->u[i].layer = -1;
-    }
     for (int i = 0; i < n_t; i++)
         order[i] = &t[i];
     qsort(order, (size_t)n_t, sizeof *order, cmp_tensor_off);
     for (int i = 0; i < n_t; i++) {
         struct stream_tensor *x = order[i];
         struct sunit *u = &s->u[x->unit];
-        if (u->layer >= 0 && u->layer != x->layer) {
-            free(order);
-            hy_err("unit %d mixes layers %d and %d", x->unit, u->layer, x->layer);
-            return -EINVAL;
-        }
-        u->layer = x->layer;
         struct extent *e = u->n_ext ? &u->ext[u->n_ext - 1] : NULL;
         if (e && x->off >= e->off + e->len && x->off - (e->off + e->len) <= STREAM_GAP_MAX) {
             e->len = x->off + x->len - e->off;
@@ -429,7 +420,7 @@ const uint8_t *stream_acquire(struct streamer *s, int ui)
     struct sunit *u = &s->u[ui];
     pthread_mutex_lock(&s->mu);
     if (u->pins > 0 && u->st == U_READY) {
-        /* a second tensor of a unit already acquired in this layer */
+        /* a second tensor of a unit already acquired (and not yet released) */
         u->pins++;
         const uint8_t *p = s->slots[u->slot].buf;
         pthread_mutex_unlock(&s->mu);
@@ -474,20 +465,6 @@ void stream_release(struct streamer *s, int u)
         return;
     pthread_mutex_lock(&s->mu);
     if (s->u[u].pins > 0 && --s->u[u].pins == 0)
-        pthread_cond_signal(&s->cv_work);
-    pthread_mutex_unlock(&s->mu);
-}
-
-void stream_end_layer(struct streamer *s, int layer)
-{
-    pthread_mutex_lock(&s->mu);
-    bool any = false;
-    for (int i = 0; i < s->n_units; i++)
-        if (s->u[i].layer == layer && s->u[i].pins) {
-            s->u[i].pins = 0;
-            any = true;
-        }
-    if (any)
         pthread_cond_signal(&s->cv_work);
     pthread_mutex_unlock(&s->mu);
 }

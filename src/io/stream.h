@@ -28,7 +28,6 @@ struct streamer;
 struct stream_tensor {
     uint64_t off, len;     /* bytes in the model file */
     int unit;              /* 0 .. n_units - 1, in the order the forward pass visits them */
-    int layer;             /* released by stream_end_layer(layer) */
     uint64_t unit_off;     /* out */
 };
 
@@ -56,13 +55,11 @@ uint64_t stream_slot_bytes(const struct streamer *s);
 uint64_t stream_pool_bytes(const struct streamer *s);
 
 /* The slot holding unit u, once all of it is in memory; blocks until then. The unit stays
- * pinned until stream_release (or stream_end_layer(its layer)). NULL on a read error
- * (hy_err says which). */
+ * pinned until a stream_release for each acquire. NULL on a read error (hy_err says
+ * which). */
 const uint8_t *stream_acquire(struct streamer *s, int u);
-/* Unit u (acquired before) is no longer needed: its slot may be refilled. */
+/* One acquire of unit u is over: once none is left, its slot may be refilled. */
 void stream_release(struct streamer *s, int u);
-/* Units of this layer are no longer needed by this pass (whatever is still acquired). */
-void stream_end_layer(struct streamer *s, int layer);
 
 /* Bytes read from storage and seconds compute waited, since creation. s may be NULL. */
 void stream_stats(const struct streamer *s, uint64_t *bytes, double *stall_s);

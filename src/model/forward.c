@@ -276,8 +276,6 @@ int forward_batch(hy_session *s, const hy_token *toks, int n, bool want_all)
         f.kc = s->k_cache + (int64_t)l * s->n_ctx * s->kv_dim_k;
         f.vc = s->v_cache + (int64_t)l * s->n_ctx * s->kv_dim_v;
         rc = layer_forward(&f);
-        if (m->stream)
-            stream_end_layer(m->stream, (int)l);
         if (rc)
             return rc;
     }
@@ -288,8 +286,6 @@ int forward_batch(hy_session *s, const hy_token *toks, int n, bool want_all)
     struct mmw lo = {m->output, s->logits, hp->n_vocab};
     if ((rc = mm_w(&f, s->xb, hp->n_embd, &lo, 1)))
         return rc;
-    if (m->stream)
-        stream_end_layer(m->stream, (int)hp->n_layer);
     s->n_logits = f.n_out;
     s->n_past += n;
     s->stats.n_eval_tokens += (uint64_t)n;

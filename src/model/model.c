@@ -315,27 +315,22 @@ static int start_streamer(hy_model *m)
     const struct plan *pl = m->plan->pl;
     int n_layer = (int)m->hp.n_layer;
     uint64_t chunk = pl->slot_bytes ? pl->slot_bytes : (16u << 20);
-    /* the matrices in forward order, with the layer that releases them */
+    /* the streamed matrices in forward order */
     int cap = n_layer * 7 + 1, n_order = 0;
     struct tensor **order = malloc(sizeof *order * (size_t)cap);
-    int *layer_of = malloc(sizeof *layer_of * (size_t)cap);
     struct stream_tensor *st = NULL;
     int rc = -ENOMEM, n = 0, n_units = 0;
-    if (!order || !layer_of)
+    if (!order)
         goto out;
     for (int l = 0; l < n_layer; l++) {
         struct layer *L = &m->layers[l];
         struct tensor *ts[] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
         for (size_t k = 0; k < HY_ARRAY_LEN(ts); k++)
-            if (ts[k] && ts[k]->tier == TIER_DISK) {
-                layer_of[n_order] = l;
+            if (ts[k] && ts[k]->tier == TIER_DISK)
                 order[n_order++] = ts[k];
-            }
     }
-    if (m->output->tier == TIER_DISK) {
-        layer_of[n_order] = n_layer;
+    if (m->output->tier == TIER_DISK)
         order[n_order++] = m->output;
-    }
     for (int i = 0; i < n_order; i++) {
         struct tensor *t = order[i];
         t->chunk_rows = HY_MAX((int64_t)1, (int64_t)(chunk / t->row_bytes));
@@ -356,8 +351,7 @@ static int start_streamer(hy_model *m)
         for (int c = 0; c < t->n_chunks; c++) {
             int64_t r0 = (int64_t)c * t->chunk_rows, rows = HY_MIN(t->chunk_rows, t->ne[1] - r0);
             st[n] = (struct stream_tensor){.off = t->file_off + (uint64_t)r0 * t->row_bytes,
-                                           .len = (uint64_t)rows * t->row_bytes, .unit = n,
-                                           .layer = layer_of[i]};
+                                           .len = (uint64_t)rows * t->row_bytes, .unit = n};
             n++;
         }
     }
@@ -375,7 +369,6 @@ out:
     if (rc == -ENOMEM)
         hy_err("out of memory");
     free(order);
-    free(layer_of);
     free(st);
     return rc;
 }
