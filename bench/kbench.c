@@ -42,7 +42,7 @@ static uint64_t g_sink;
 
 static double bw_read_scalar(const uint64_t *p, size_t words)
 {
-    double t0 = hy_now();
+    double t0 = now_seconds();
     uint64_t a = 0, b = 0, c = 0, d = 0;
     for (size_t i = 0; i + 4 <= words; i += 4) {
         a += p[i];
@@ -50,7 +50,7 @@ static double bw_read_scalar(const uint64_t *p, size_t words)
         c += p[i + 2];
         d ^= p[i + 3];
     }
-    double t = hy_now() - t0;
+    double t = now_seconds() - t0;
     g_sink += a + b + c + d;
     return (double)words * 8 / t / 1e9;
 }
@@ -60,7 +60,7 @@ static double bw_read_scalar(const uint64_t *p, size_t words)
 /* the widest loads this CPU has: a plain C loop does not reach the bandwidth */
 __attribute__((target("avx2"))) static double bw_read_avx2(const uint64_t *p, size_t words)
 {
-    double t0 = hy_now();
+    double t0 = now_seconds();
     __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
     for (size_t i = 0; i + 16 <= words; i += 16) {
         a = _mm256_add_epi64(a, _mm256_load_si256((const __m256i *)(p + i)));
@@ -68,7 +68,7 @@ __attribute__((target("avx2"))) static double bw_read_avx2(const uint64_t *p, si
         c = _mm256_add_epi64(c, _mm256_load_si256((const __m256i *)(p + i + 8)));
         d = _mm256_xor_si256(d, _mm256_load_si256((const __m256i *)(p + i + 12)));
     }
-    double t = hy_now() - t0;
+    double t = now_seconds() - t0;
     uint64_t v[4];
     _mm256_storeu_si256((__m256i *)v, _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d)));
     g_sink += v[0] + v[1] + v[2] + v[3];
@@ -77,7 +77,7 @@ __attribute__((target("avx2"))) static double bw_read_avx2(const uint64_t *p, si
 
 __attribute__((target("avx512f"))) static double bw_read_avx512(const uint64_t *p, size_t words)
 {
-    double t0 = hy_now();
+    double t0 = now_seconds();
     __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
     for (size_t i = 0; i + 32 <= words; i += 32) {
         a = _mm512_add_epi64(a, _mm512_load_si512(p + i));
@@ -85,7 +85,7 @@ __attribute__((target("avx512f"))) static double bw_read_avx512(const uint64_t *
         c = _mm512_add_epi64(c, _mm512_load_si512(p + i + 16));
         d = _mm512_xor_si512(d, _mm512_load_si512(p + i + 24));
     }
-    double t = hy_now() - t0;
+    double t = now_seconds() - t0;
     g_sink += (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d)));
     return (double)words * 8 / t / 1e9;
 }
@@ -94,7 +94,7 @@ __attribute__((target("avx512f"))) static double bw_read_avx512(const uint64_t *
 static double bw_read(const uint64_t *p, size_t words)
 {
 #if defined(__x86_64__)
-    const struct hy_cpu *c = hy_cpu();
+    const struct cpu_features *c = cpu_features();
     if (c->avx512f)
         return bw_read_avx512(p, words);
     if (c->avx2)
@@ -106,7 +106,7 @@ static double bw_read(const uint64_t *p, size_t words)
 static void bench_memory(void)
 {
     const size_t bytes = 512u << 20;
-    uint64_t *src = hy_aligned_alloc(64, bytes), *dst = hy_aligned_alloc(64, bytes);
+    uint64_t *src = aligned_malloc(64, bytes), *dst = aligned_malloc(64, bytes);
     if (!src || !dst) {
         fprintf(stderr, "kbench: out of memory\n");
         exit(1);
@@ -116,9 +116,9 @@ static void bench_memory(void)
     double r[32], c[32];
     for (int i = 0; i < g_reps; i++) {
         r[i] = bw_read(src, bytes / 8);
-        double t0 = hy_now();
+        double t0 = now_seconds();
         memcpy(dst, src, bytes);
-        c[i] = (double)bytes / (hy_now() - t0) / 1e9;
+        c[i] = (double)bytes / (now_seconds() - t0) / 1e9;
     }
     printf("memory (1 thread, 512 MiB): read %.2f GB/s, memcpy %.2f GB/s (bytes copied)\n",
            median(r, g_reps), median(c, g_reps));
@@ -135,7 +135,7 @@ struct buf {
 
 static void *xalloc(size_t n)
 {
-    void *p = hy_aligned_alloc(64, n);
+    void *p = aligned_malloc(64, n);
     if (!p) {
         fprintf(stderr, "kbench: out of memory (%zu bytes)\n", n);
         exit(1);
@@ -143,10 +143,10 @@ static void *xalloc(size_t n)
     return p;
 }
 
-static void bench_type(enum hy_type t, const enum hy_simd *levels, int nl, bool stream, bool gemm)
+static void bench_type(enum qtype t, const enum simd_level *levels, int nl, bool stream, bool gemm)
 {
     const int n = 2048, rows = 8192, tokens = 512, grows = 2048, panel = 64;
-    const struct hy_type_info *ti = type_info(t);
+    const struct type_info *ti = type_info(t);
     const size_t rb = (size_t)type_row_bytes(ti, n), mb = rb * rows;
     /* enough copies that the stream never hits a cache */
     int copies = stream ? (int)((768ull << 20) / mb + 1) : 1;
@@ -155,7 +155,7 @@ static void bench_type(enum hy_type t, const enum hy_simd *levels, int nl, bool 
     for (int c = 0; c < copies; c++)
         quant_random_blocks(t, w + mb * (size_t)c, (int64_t)n * rows, &rng, 0.02f);
     const struct quant_kernels *k0 = quant_kernels_at(t, HY_SIMD_SCALAR);
-    const enum hy_type pt = k0->vec_dot_type;
+    const enum qtype pt = k0->vec_dot_type;
     const size_t ab = (size_t)type_row_bytes(type_info(pt), n);
     float *x = xalloc((size_t)n * tokens * sizeof(float));
     for (size_t i = 0; i < (size_t)n * tokens; i++)
@@ -175,13 +175,13 @@ static void bench_type(enum hy_type t, const enum hy_simd *levels, int nl, bool 
         double gbs_stream = 0;
         if (stream) {
             for (int r = 0; r < g_reps; r++) {
-                double t0 = hy_now();
+                double t0 = now_seconds();
                 for (int c = 0; c < copies; c++) {
                     const uint8_t *m = w + mb * (size_t)c;
                     for (int i = 0; i < rows; i++)
                         k->vec_dot(n, &out[i], m + rb * i, a);
                 }
-                vs[r] = (double)mb * copies / (hy_now() - t0) / 1e9;
+                vs[r] = (double)mb * copies / (now_seconds() - t0) / 1e9;
             }
             gbs_stream = median(vs, g_reps);
         }
@@ -191,25 +191,25 @@ static void bench_type(enum hy_type t, const enum hy_simd *levels, int nl, bool 
             hot_rows = 1;
         int passes = (int)(((size_t)64 << 20) / (rb * hot_rows)) + 1;
         for (int r = 0; r < g_reps; r++) {
-            double t0 = hy_now();
+            double t0 = now_seconds();
             for (int q = 0; q < passes; q++)
                 for (int i = 0; i < hot_rows; i++)
                     k->vec_dot(n, &out[i], w + rb * i, a);
-            vh[r] = (double)rb * hot_rows * passes / (hy_now() - t0) / 1e9;
+            vh[r] = (double)rb * hot_rows * passes / (now_seconds() - t0) / 1e9;
         }
         double gf = 0;
         if (gemm) {
             const int reps = levels[l] == HY_SIMD_SCALAR ? 1 : g_reps;
             for (int r = 0; r < reps; r++) {
-                double t0 = hy_now();
+                double t0 = now_seconds();
                 for (int r0 = 0; r0 < grows; r0 += panel)
                     k->gemm(n, panel, tokens, w + rb * r0, rb, a, ab, out + r0, grows);
-                vg[r] = 2.0 * n * grows * tokens / (hy_now() - t0) / 1e9;
+                vg[r] = 2.0 * n * grows * tokens / (now_seconds() - t0) / 1e9;
             }
             gf = median(vg, reps);
         }
         printf("%-5s %-7s vec_dot stream %6.2f GB/s  hot %6.2f GB/s   gemm %7.1f GFLOP/s\n",
-               ti->name, hy_simd_name(levels[l]), gbs_stream, median(vh, g_reps), gf);
+               ti->name, simd_name(levels[l]), gbs_stream, median(vh, g_reps), gf);
         fflush(stdout);
     }
     free(w);
@@ -218,9 +218,9 @@ static void bench_type(enum hy_type t, const enum hy_simd *levels, int nl, bool 
     free(out);
 }
 
-static void bench_quantizers(const enum hy_simd *levels, int nl)
+static void bench_quantizers(const enum simd_level *levels, int nl)
 {
-    const enum hy_type pts[] = {HY_TYPE_F16, HY_TYPE_BF16, HY_TYPE_Q8_0, HY_TYPE_Q8_1, HY_TYPE_Q8_K};
+    const enum qtype pts[] = {HY_TYPE_F16, HY_TYPE_BF16, HY_TYPE_Q8_0, HY_TYPE_Q8_1, HY_TYPE_Q8_K};
     const int n = 1 << 20;
     float *x = xalloc((size_t)n * sizeof(float));
     for (int i = 0; i < n; i++)
@@ -231,31 +231,31 @@ static void bench_quantizers(const enum hy_simd *levels, int nl)
             const struct quant_kernels *k = quant_kernels_at(pts[i], levels[l]);
             double v[32];
             for (int r = 0; r < g_reps; r++) {
-                double t0 = hy_now();
+                double t0 = now_seconds();
                 for (int q = 0; q < 8; q++)
                     k->from_float(x, y, n);
-                v[r] = 8.0 * n * sizeof(float) / (hy_now() - t0) / 1e9;
+                v[r] = 8.0 * n * sizeof(float) / (now_seconds() - t0) / 1e9;
             }
             printf("%-5s %-7s from_float %6.2f GB/s of floats\n", type_name(pts[i]),
-                   hy_simd_name(levels[l]), median(v, g_reps));
+                   simd_name(levels[l]), median(v, g_reps));
         }
     }
     free(x);
     free(y);
 }
 
-static void bench_random(const enum hy_type *types, int nt)
+static void bench_random(const enum qtype *types, int nt)
 {
     const int64_t n = 64 << 20;   /* elements */
     void *y = xalloc((size_t)n * 4);
     for (int i = 0; i < nt; i++) {
-        const struct hy_type_info *ti = type_info(types[i]);
+        const struct type_info *ti = type_info(types[i]);
         double v[32];
         uint64_t rng = 5;
         for (int r = 0; r < g_reps; r++) {
-            double t0 = hy_now();
+            double t0 = now_seconds();
             quant_random_blocks(types[i], y, n, &rng, 0.02f);
-            v[r] = (double)type_row_bytes(ti, (uint64_t)n) / (hy_now() - t0) / 1e9;
+            v[r] = (double)type_row_bytes(ti, (uint64_t)n) / (now_seconds() - t0) / 1e9;
         }
         printf("%-5s random blocks %6.2f GB/s written\n", ti->name, median(v, g_reps));
     }
@@ -302,8 +302,8 @@ int main(int argc, char **argv)
         CPU_SET(me, &set);
         sched_setaffinity(0, sizeof set, &set);
     }
-    const struct hy_cpu *cpu = hy_cpu();
-    enum hy_simd all[4], levels[4];
+    const struct cpu_features *cpu = cpu_features();
+    enum simd_level all[4], levels[4];
     int na = 0, nl = 0;
     all[na++] = HY_SIMD_SCALAR;
 #if defined(__x86_64__)
@@ -315,16 +315,16 @@ int main(int argc, char **argv)
     all[na++] = HY_SIMD_NEON;
 #endif
     for (int i = 0; i < na; i++)
-        if (in_list(lvls, hy_simd_name(all[i])))
+        if (in_list(lvls, simd_name(all[i])))
             levels[nl++] = all[i];
     printf("kbench: %d CPUs (pinned to cpu %d), best level %s, medians of %d runs\n",
-           cpu->n_cpus, me, hy_simd_name(cpu->level), g_reps);
+           cpu->n_cpus, me, simd_name(cpu->level), g_reps);
     bench_memory();
-    const enum hy_type wt[] = {HY_TYPE_Q4_K, HY_TYPE_Q6_K, HY_TYPE_Q8_0, HY_TYPE_F16,
+    const enum qtype wt[] = {HY_TYPE_Q4_K, HY_TYPE_Q6_K, HY_TYPE_Q8_0, HY_TYPE_F16,
                                HY_TYPE_Q5_K, HY_TYPE_Q4_0, HY_TYPE_Q3_K, HY_TYPE_Q2_K,
                                HY_TYPE_Q4_1, HY_TYPE_Q5_0, HY_TYPE_Q5_1, HY_TYPE_BF16,
                                HY_TYPE_F32};
-    enum hy_type sel[HY_ARRAY_LEN(wt)];
+    enum qtype sel[HY_ARRAY_LEN(wt)];
     int ns = 0;
     for (size_t i = 0; i < HY_ARRAY_LEN(wt); i++)
         if (in_list(types, type_name(wt[i])))

@@ -78,15 +78,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: tokbench [--reps N] [--ids] [--special] [--no-bos] VOCAB.gguf TEXTFILE\n");
         return 2;
     }
-    struct hy_file *f;
+    struct file *f;
     struct gguf *g = NULL;
     struct tokenizer *t = NULL;
-    double t0 = hy_now();
+    double t0 = now_seconds();
     if (file_open(&f, model) || gguf_open(&g, f) || tokenizer_load(&t, g)) {
         fprintf(stderr, "tokbench: %s: %s\n", model, hy_last_error());
         return 1;
     }
-    double t_load = hy_now() - t0;
+    double t_load = now_seconds() - t0;
     gguf_free(g);
     file_close(f);
     size_t len;
@@ -110,9 +110,9 @@ int main(int argc, char **argv)
     } else {
         double *secs = malloc((size_t)reps * sizeof *secs);
         for (int r = 0; r < reps; r++) {
-            double s = hy_now();
+            double s = now_seconds();
             int k = tokenizer_encode(t, text, len, add_special, special, out, n);
-            secs[r] = hy_now() - s;
+            secs[r] = now_seconds() - s;
             if (k != n) {
                 fprintf(stderr, "tokbench: run %d gave %d tokens, not %d\n", r, k, n);
                 return 1;

@@ -146,7 +146,7 @@ static void test_tokenize_content(void)
         TEST_SKIP("vocab/ggml-vocab-qwen2.gguf not found");
         return;
     }
-    struct hy_file *file;
+    struct file *file;
     struct gguf *g = NULL;
     struct tokenizer *t = NULL;
     CHECK(file_open(&file, p) == 0 && gguf_open(&g, file) == 0 && tokenizer_load(&t, g) == 0);

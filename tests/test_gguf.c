@@ -10,7 +10,7 @@
 
 static int open_mem(const void *data, size_t n, struct gguf **g)
 {
-    struct hy_file *f;
+    struct file *f;
     if (file_open_mem(&f, data, n, false, "mem"))
         return -ENOMEM;
     int rc = gguf_open(g, f);
@@ -279,7 +279,7 @@ static void test_faults(void)
     uint8_t *buf = make_file(&n);
     struct gguf *g;
     for (uint64_t nth = 1; nth <= 3; nth++) {
-        struct hy_file *m, *f;
+        struct file *m, *f;
         file_open_mem(&m, buf, n, false, "mem");
         struct file_fault spec = {.fail_nth = nth};
         CHECK(file_open_fault(&f, m, &spec) == 0);
@@ -291,7 +291,7 @@ static void test_faults(void)
             gguf_free(g);
         file_close(f);
     }
-    struct hy_file *m, *f;
+    struct file *m, *f;
     file_open_mem(&m, buf, n, false, "mem");
     struct file_fault spec = {.short_max = 3};
     file_open_fault(&f, m, &spec);
@@ -322,7 +322,7 @@ static void test_fixtures(void)
         if (!p)
             continue;
         found++;
-        struct hy_file *f;
+        struct file *f;
         CHECK(file_open(&f, p) == 0);
         struct gguf *g;
         CHECKF(gguf_open(&g, f) == 0, "%s", p);

@@ -144,7 +144,7 @@ static void test_direct_vs_buffered(void)
         TEST_SKIP("cannot write a temporary file under /var/tmp");
         return;
     }
-    struct hy_file *d = NULL, *b = NULL;
+    struct file *d = NULL, *b = NULL;
     CHECK(file_open_direct(&d, path) == 0);
     CHECK(file_open(&b, path) == 0);
     if (!d || !b)
@@ -158,7 +158,7 @@ static void test_direct_vs_buffered(void)
 
     uint64_t rng = 7;
     size_t cap = 1u << 20;
-    uint8_t *bd = hy_aligned_alloc(4096, cap + 4096), *bb = malloc(cap);
+    uint8_t *bd = aligned_malloc(4096, cap + 4096), *bb = malloc(cap);
     for (int i = 0; i < 200; i++) {
         uint64_t off = test_rand(&rng) % n;
         size_t len = (size_t)HY_MIN(test_rand(&rng) % (i < 100 ? 9000 : cap), n - off);
@@ -201,7 +201,7 @@ out:
 /* procfs refuses O_DIRECT at open: the file comes back buffered and still readable. */
 static void test_direct_refused(void)
 {
-    struct hy_file *f = NULL;
+    struct file *f = NULL;
     int rc = file_open_direct(&f, "/proc/version");
     if (rc == -ENOENT) {
         TEST_SKIP("no /proc/version");
@@ -228,7 +228,7 @@ static void test_dio_align(void)
         TEST_SKIP("cannot write a temporary file under /var/tmp");
         return;
     }
-    struct hy_file *f;
+    struct file *f;
     CHECK(file_open(&f, path) == 0);
     uint32_t a = file_dio_align(f->fd);
     CHECK(a >= 1 && a <= 65536 && !(a & (a - 1)));
@@ -294,7 +294,7 @@ static void test_ioq_random(void)
     enum { NREQ = 400 };
     for (size_t b = 0; b < HY_ARRAY_LEN(k_backends); b++) {
         for (uint32_t depth = 1; depth <= 64; depth *= 8) {
-            struct hy_file *f = NULL;
+            struct file *f = NULL;
             CHECK(file_open_direct(&f, path) == 0);
             struct ioq *q = new_queue(k_backends[b], depth);
             if (!q || !f) {
@@ -316,7 +316,7 @@ static void test_ioq_random(void)
                 len = HY_MIN(len, n - off);
                 struct file_span sp;
                 CHECK(file_widen(off, len, al, &sp) == 0);
-                bufs[i] = hy_aligned_alloc(HY_MAX(al, 64), (size_t)sp.len);
+                bufs[i] = aligned_malloc(HY_MAX(al, 64), (size_t)sp.len);
                 memset(bufs[i], 0x5A, (size_t)sp.len);
                 want_off[i] = off, want_len[i] = len, skip[i] = sp.skip;
                 struct ioq_req r = {.file = f, .buf = bufs[i], .len = (size_t)sp.len,
@@ -365,7 +365,7 @@ static void test_ioq_no_descriptor(void)
     uint8_t *data = malloc(n);
     for (size_t i = 0; i < n; i++)
         data[i] = pattern_byte(i);
-    struct hy_file *f;
+    struct file *f;
     CHECK(file_open_mem(&f, data, n, false, "mem") == 0);
     for (size_t b = 0; b < HY_ARRAY_LEN(k_backends); b++) {
         struct ioq *q = new_queue(k_backends[b], 4);
@@ -385,11 +385,11 @@ static void test_ioq_no_descriptor(void)
         ioq_free(q);
     }
     char *path = make_pattern_file(1 << 20);
-    struct hy_file *d = NULL;
+    struct file *d = NULL;
     struct ioq *q = new_queue(IOQ_URING, 8);
     if (path && q && file_open_direct(&d, path) == 0) {
         enum { NREQ = 64 };
-        uint8_t *buf = hy_aligned_alloc(4096, NREQ * 4096);
+        uint8_t *buf = aligned_malloc(4096, NREQ * 4096);
         struct ioq_cqe cq[NREQ];
         for (int i = 0; i < NREQ; i++) {
             struct ioq_req r = {.file = i % 2 ? f : d, .buf = buf + i * 4096, .len = 4096,
@@ -420,7 +420,7 @@ static void test_ioq_short_reads(void)
     }
     static const size_t shorts[] = {1, 511, 4096, 10000};
     for (size_t s = 0; s < HY_ARRAY_LEN(shorts); s++) {
-        struct hy_file *inner, *f;
+        struct file *inner, *f;
         CHECK(file_open_direct(&inner, path) == 0);
         struct file_fault spec = {.short_max = shorts[s]};
         CHECK(file_open_fault(&f, inner, &spec) == 0);
@@ -434,7 +434,7 @@ static void test_ioq_short_reads(void)
         for (int i = 0; i < NREQ; i++) {
             uint64_t off = (uint64_t)i * 40000 + 32;
             CHECK(file_widen(off, len, al, &sp[i]) == 0);
-            bufs[i] = hy_aligned_alloc(HY_MAX(al, 64), (size_t)sp[i].len);
+            bufs[i] = aligned_malloc(HY_MAX(al, 64), (size_t)sp[i].len);
             struct ioq_req r = {.file = f, .buf = bufs[i], .len = (size_t)sp[i].len,
                                 .off = sp[i].off, .tag = (uint64_t)i};
             CHECK(ioq_submit(q, &r) == 0);
@@ -476,7 +476,7 @@ static void test_ioq_uring_faults(void)
         {{.fail_nth = 5, .fail_count = 7, .fail_errno = EAGAIN}, 0},
     };
     for (size_t k = 0; k < HY_ARRAY_LEN(cases); k++) {
-        struct hy_file *f;
+        struct file *f;
         CHECK(file_open_direct(&f, path) == 0);
         struct ioq_params p = ioq_default_params();
         p.backend = IOQ_URING;
@@ -491,7 +491,7 @@ static void test_ioq_uring_faults(void)
             break;
         }
         enum { NREQ = 8, LEN = 16384 };
-        uint8_t *buf = hy_aligned_alloc(4096, NREQ * LEN);
+        uint8_t *buf = aligned_malloc(4096, NREQ * LEN);
         for (int i = 0; i < NREQ; i++) {
             struct ioq_req r = {.file = f, .buf = buf + i * LEN, .len = LEN,
                                 .off = (uint64_t)i * LEN * 3, .tag = (uint64_t)i};
@@ -539,7 +539,7 @@ static void test_ioq_read_errors(void)
         {5, EINTR, false},
     };
     for (size_t k = 0; k < HY_ARRAY_LEN(cases); k++) {
-        struct hy_file *inner, *f;
+        struct file *inner, *f;
         CHECK(file_open_mem(&inner, data, n, false, "mem") == 0);
         struct file_fault spec = {.fail_nth = 5, .fail_count = cases[k].fail_count,
                                   .fail_errno = cases[k].err};
@@ -590,7 +590,7 @@ static void test_ioq_eof(void)
         return;
     }
     for (size_t b = 0; b < HY_ARRAY_LEN(k_backends); b++) {
-        struct hy_file *f;
+        struct file *f;
         CHECK(file_open_direct(&f, path) == 0);
         struct ioq *q = new_queue(k_backends[b], 4);
         if (!q) {
@@ -600,7 +600,7 @@ static void test_ioq_eof(void)
         uint32_t al = HY_MAX(f->align, 1);
         struct file_span sp;
         CHECK(file_widen(n - 900, 900, al, &sp) == 0);
-        uint8_t *buf = hy_aligned_alloc(4096, (size_t)sp.len + 8192);
+        uint8_t *buf = aligned_malloc(4096, (size_t)sp.len + 8192);
         /* 0: the wanted bytes end at EOF; 1: the wanted bytes run past EOF;
          * 2: the whole request lies past EOF */
         struct ioq_req r0 = {.file = f, .buf = buf, .len = (size_t)sp.len,
@@ -629,7 +629,7 @@ static void test_ioq_eof(void)
         file_close(f);
     }
     /* a file truncated under the runtime (the fault file's eof_at) */
-    struct hy_file *inner, *f;
+    struct file *inner, *f;
     CHECK(file_open(&inner, path) == 0);
     struct file_fault spec = {.eof_at = 5000};
     CHECK(file_open_fault(&f, inner, &spec) == 0);
@@ -654,10 +654,10 @@ static void test_ioq_priority(void)
     uint8_t *data = calloc(1, n);
     enum { NP = 5, ND = 3 };
     for (size_t b = 0; b < HY_ARRAY_LEN(k_backends); b++) {
-        struct hy_file *f = NULL;
+        struct file *f = NULL;
         char *path = NULL;
         if (k_backends[b] == IOQ_THREADS) {
-            struct hy_file *inner;
+            struct file *inner;
             CHECK(file_open_mem(&inner, data, n, false, "mem") == 0);
             struct file_fault spec = {.delay_us = 20000}; /* 20 ms a read */
             CHECK(file_open_fault(&f, inner, &spec) == 0);
@@ -710,9 +710,9 @@ static void test_ioq_shutdown(void)
     const uint64_t fsz = 16u << 20;
     char *path = make_pattern_file(fsz);
     for (size_t b = 0; b < HY_ARRAY_LEN(k_backends); b++) {
-        struct hy_file *f = NULL;
+        struct file *f = NULL;
         if (k_backends[b] == IOQ_THREADS) {
-            struct hy_file *inner;
+            struct file *inner;
             CHECK(file_open_mem(&inner, data, n, false, "mem") == 0);
             struct file_fault spec = {.delay_us = 2000};
             CHECK(file_open_fault(&f, inner, &spec) == 0);
@@ -721,7 +721,7 @@ static void test_ioq_shutdown(void)
         }
         enum { NREQ = 64 };
         size_t len = 256 * 1024;
-        uint8_t *buf = hy_aligned_alloc(4096, NREQ * len);
+        uint8_t *buf = aligned_malloc(4096, NREQ * len);
         for (int round = 0; round < 2; round++) {
             struct ioq *q = new_queue(k_backends[b], 4);
             if (!q)
@@ -765,7 +765,7 @@ static void test_ioq_batch(void)
     uint8_t *data = malloc(n);
     for (size_t i = 0; i < n; i++)
         data[i] = pattern_byte(i);
-    struct hy_file *f;
+    struct file *f;
     CHECK(file_open_mem(&f, data, n, false, "mem") == 0);
     for (size_t b = 0; b < HY_ARRAY_LEN(k_backends); b++) {
         struct ioq *q = new_queue(k_backends[b], 4);
@@ -804,7 +804,7 @@ static void test_ioq_bad_requests(void)
     p = ioq_default_params();
     CHECK(ioq_new(&p, &q) == 0);
     uint8_t buf[64];
-    struct hy_file *m;
+    struct file *m;
     CHECK(file_open_mem(&m, buf, sizeof buf, false, "mem") == 0);
     struct ioq_req r = {.file = m, .buf = buf, .len = 16, .need = 32};
     CHECK(ioq_submit(q, &r) == -EINVAL);
@@ -814,9 +814,9 @@ static void test_ioq_bad_requests(void)
     CHECK(ioq_submit(q, &r) == -EOVERFLOW);
     /* a direct file wants aligned requests */
     char *path = make_pattern_file(1 << 16);
-    struct hy_file *d = NULL;
+    struct file *d = NULL;
     if (path && file_open_direct(&d, path) == 0 && d->direct) {
-        uint8_t *ab = hy_aligned_alloc(4096, 8192);
+        uint8_t *ab = aligned_malloc(4096, 8192);
         r = (struct ioq_req){.file = d, .buf = ab, .len = 4096, .off = 32};
         CHECK(ioq_submit(q, &r) == -EINVAL);
         r = (struct ioq_req){.file = d, .buf = ab + 32, .len = 4096, .off = 0};

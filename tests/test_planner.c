@@ -43,7 +43,7 @@ static bool more_bits(uint32_t i, uint32_t n)
 
 static uint64_t type_bytes(uint32_t type, uint64_t n)
 {
-    const struct hy_type_info *ti = type_info(type);
+    const struct type_info *ti = type_info(type);
     return n / ti->blck * ti->bytes;
 }
 
@@ -823,13 +823,13 @@ static void test_roles(void)
 /* A file of header bytes followed by `data` bytes that are never stored: reads of the
  * data section return zeros and are counted separately. */
 struct virt_file {
-    struct hy_file base;
+    struct file base;
     const uint8_t *hdr;
     uint64_t hdr_len;
     uint64_t data_reads;   /* bytes read at or past the data offset */
 };
 
-static int64_t virt_pread(struct hy_file *f, void *buf, size_t n, uint64_t off)
+static int64_t virt_pread(struct file *f, void *buf, size_t n, uint64_t off)
 {
     struct virt_file *v = (struct virt_file *)f;
     if (off >= f->size)
@@ -845,9 +845,9 @@ static int64_t virt_pread(struct hy_file *f, void *buf, size_t n, uint64_t off)
     return (int64_t)n;
 }
 
-static void virt_close(struct hy_file *f) { (void)f; }
+static void virt_close(struct file *f) { (void)f; }
 
-static const struct hy_file_ops virt_ops = {.pread = virt_pread, .close = virt_close};
+static const struct file_ops virt_ops = {.pread = virt_pread, .close = virt_close};
 
 /* A header for hp written by our writer: the synthetic tensor table, a small vocab. */
 static int write_header(const struct synth *m, uint8_t **hdr, uint64_t *hlen, uint64_t *fsize)
@@ -882,7 +882,7 @@ static int write_header(const struct synth *m, uint8_t **hdr, uint64_t *hlen, ui
     return rc;
 }
 
-static void check_header_plan(struct hy_file *f, const char *what, uint64_t *data_reads)
+static void check_header_plan(struct file *f, const char *what, uint64_t *data_reads)
 {
     struct hy_profile prof = prof_cpu(1);
     struct plan_file_params fp = plan_file_default_params();
@@ -948,7 +948,7 @@ static void test_header_fixtures(void)
                 continue;
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-            struct hy_file *f;
+            struct file *f;
             if (file_open(&f, path) != 0) {
                 CHECKF(0, "%s: %s", path, hy_last_error());
                 continue;

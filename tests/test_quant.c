@@ -14,19 +14,19 @@
 #include <immintrin.h>
 #endif
 
-static const enum hy_type k_weights[] = {
+static const enum qtype k_weights[] = {
     HY_TYPE_F32, HY_TYPE_F16, HY_TYPE_BF16, HY_TYPE_Q4_0, HY_TYPE_Q4_1, HY_TYPE_Q5_0,
     HY_TYPE_Q5_1, HY_TYPE_Q8_0, HY_TYPE_Q2_K, HY_TYPE_Q3_K, HY_TYPE_Q4_K, HY_TYPE_Q5_K,
     HY_TYPE_Q6_K,
 };
-static const enum hy_type k_partners[] = {
+static const enum qtype k_partners[] = {
     HY_TYPE_F32, HY_TYPE_F16, HY_TYPE_BF16, HY_TYPE_Q8_0, HY_TYPE_Q8_1, HY_TYPE_Q8_K,
 };
 
 /* The SIMD levels this CPU can run (whatever HYPURA_SIMD caps the default to). */
-static int simd_levels(enum hy_simd out[4])
+static int simd_levels(enum simd_level out[4])
 {
-    const struct hy_cpu *c = hy_cpu();
+    const struct cpu_features *c = cpu_features();
     int n = 0;
 #if defined(__x86_64__)
     bool avx2 = c->avx2 && c->fma && c->f16c && c->bmi2;
@@ -44,7 +44,7 @@ static int simd_levels(enum hy_simd out[4])
     return n;
 }
 
-static size_t row_bytes(enum hy_type t, int64_t n)
+static size_t row_bytes(enum qtype t, int64_t n)
 {
     return (size_t)type_row_bytes(type_info(t), (uint64_t)n);
 }
@@ -68,21 +68,21 @@ static void test_fp16_known(void)
         {0.1f, 0x2e66},          {-0.333333f, 0xb555},
     };
     for (size_t i = 0; i < HY_ARRAY_LEN(cases); i++) {
-        CHECKF(hy_fp32_to_fp16(cases[i].f) == cases[i].h, "%a -> %04x, want %04x", cases[i].f,
-               hy_fp32_to_fp16(cases[i].f), cases[i].h);
+        CHECKF(fp32_to_fp16(cases[i].f) == cases[i].h, "%a -> %04x, want %04x", cases[i].f,
+               fp32_to_fp16(cases[i].f), cases[i].h);
     }
     /* every non-NaN half survives the round trip; NaN stays NaN */
     for (uint32_t h = 0; h < 65536; h++) {
-        float f = hy_fp16_to_fp32((uint16_t)h);
+        float f = fp16_to_fp32((uint16_t)h);
         if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff)) {
             CHECK(f != f);
             continue;
         }
-        CHECKF(hy_fp32_to_fp16(f) == h, "%04x", h);
+        CHECKF(fp32_to_fp16(f) == h, "%04x", h);
     }
-    CHECK(hy_fp16_to_fp32(0x0001) == 0x1p-24f);
-    CHECK(hy_fp16_to_fp32(0x83ff) == -0x1.ff8p-15f);
-    CHECK(hy_fp16_to_fp32(0x7c00) == INFINITY);
+    CHECK(fp16_to_fp32(0x0001) == 0x1p-24f);
+    CHECK(fp16_to_fp32(0x83ff) == -0x1.ff8p-15f);
+    CHECK(fp16_to_fp32(0x7c00) == INFINITY);
 }
 
 #if defined(__x86_64__)
@@ -106,7 +106,7 @@ static void test_fp16_vs_f16c(void)
 {
 #if defined(__x86_64__) || defined(__aarch64__)
 #if defined(__x86_64__)
-    if (!hy_cpu()->f16c) {
+    if (!cpu_features()->f16c) {
         TEST_SKIP("no F16C");
         return;
     }
@@ -116,7 +116,7 @@ static void test_fp16_vs_f16c(void)
         uint32_t bits = (u << 8) | (uint32_t)(test_rand(&rng) & 0xff);
         float f;
         memcpy(&f, &bits, 4);
-        uint16_t a = hy_fp32_to_fp16(f), b = f16c_round(f);
+        uint16_t a = fp32_to_fp16(f), b = f16c_round(f);
         if (a != b) {
             CHECKF(a == b, "%08x: %04x vs f16c %04x", bits, a, b);
             break;
@@ -129,16 +129,16 @@ static void test_fp16_vs_f16c(void)
 
 static void test_bf16_known(void)
 {
-    CHECK(hy_fp32_to_bf16(1.0f) == 0x3f80);
-    CHECK(hy_fp32_to_bf16(-2.0f) == 0xc000);
-    CHECK(hy_fp32_to_bf16(1.0f + 0x1p-8f) == 0x3f80);             /* tie, to even */
-    CHECK(hy_fp32_to_bf16(1.0f + 0x1p-8f + 0x1p-20f) == 0x3f81);
-    CHECK(hy_fp32_to_bf16(1.0f + 3 * 0x1p-8f) == 0x3f82);         /* tie, to even (up) */
-    CHECK(hy_fp32_to_bf16(0x1p-130f) == 0x0008);                   /* subnormals kept */
-    CHECK(hy_fp32_to_bf16(3.4e38f) == 0x7f80);                      /* rounds to inf */
-    CHECK(hy_fp32_to_bf16(NAN) != 0x7f80 && (hy_fp32_to_bf16(NAN) & 0x7f80) == 0x7f80);
-    CHECK(hy_bf16_to_fp32(0x3f80) == 1.0f);
-    CHECK(hy_bf16_to_fp32(0xc0a0) == -5.0f);
+    CHECK(fp32_to_bf16(1.0f) == 0x3f80);
+    CHECK(fp32_to_bf16(-2.0f) == 0xc000);
+    CHECK(fp32_to_bf16(1.0f + 0x1p-8f) == 0x3f80);             /* tie, to even */
+    CHECK(fp32_to_bf16(1.0f + 0x1p-8f + 0x1p-20f) == 0x3f81);
+    CHECK(fp32_to_bf16(1.0f + 3 * 0x1p-8f) == 0x3f82);         /* tie, to even (up) */
+    CHECK(fp32_to_bf16(0x1p-130f) == 0x0008);                   /* subnormals kept */
+    CHECK(fp32_to_bf16(3.4e38f) == 0x7f80);                      /* rounds to inf */
+    CHECK(fp32_to_bf16(NAN) != 0x7f80 && (fp32_to_bf16(NAN) & 0x7f80) == 0x7f80);
+    CHECK(bf16_to_fp32(0x3f80) == 1.0f);
+    CHECK(bf16_to_fp32(0xc0a0) == -5.0f);
 }
 
 /* ---- the reference against hand-worked values ----------------------------------------- */
@@ -153,7 +153,7 @@ static void check_floats(const char *what, const float *got, const float *want, 
     }
 }
 
-static void dequant_ref(enum hy_type t, const void *x, float *y, int n)
+static void dequant_ref(enum qtype t, const void *x, float *y, int n)
 {
     quant_kernels_at(t, HY_SIMD_SCALAR)->to_float(x, y, n);
 }
@@ -337,12 +337,12 @@ static void test_ref_quantizers(void)
     q81->from_float(x, &b1, 32);
     CHECK(b1.d == 0x3c00);
     CHECK(same_bits(b1.qs, b0[0].qs, 32));
-    CHECK(b1.s == hy_fp32_to_fp16(0 + 2 + 2 + 0 - 2 - 2 + 3 - 126 + 127 - 4));
+    CHECK(b1.s == fp32_to_fp16(0 + 2 + 2 + 0 - 2 - 2 + 3 - 126 + 127 - 4));
     /* amax 16: id = 127/16 = 7.9375 exactly, d = 16/127 rounded to fp16 */
     for (int j = 0; j < 32; j++)
         x[j] = (float)(j - 16);
     q80->from_float(x, b0, 32);
-    CHECK(b0[0].d == hy_fp32_to_fp16(16.0f / 127.0f));
+    CHECK(b0[0].d == fp32_to_fp16(16.0f / 127.0f));
     CHECK(b0[0].qs[0] == -127 && b0[0].qs[1] == -119 && b0[0].qs[17] == 8 && b0[0].qs[18] == 16);
     /* all zero: d = 0, q = 0 */
     memset(x, 0, sizeof x);
@@ -399,7 +399,7 @@ static void random_acts(float *x, int n, uint64_t *rng)
 }
 
 /* Offsets of a block's fp16 scale fields, for building extreme blocks. */
-static int half_fields(enum hy_type t, int off[2])
+static int half_fields(enum qtype t, int off[2])
 {
     switch (t) {
     case HY_TYPE_Q4_0: case HY_TYPE_Q5_0: case HY_TYPE_Q8_0:
@@ -428,10 +428,10 @@ static int half_fields(enum hy_type t, int off[2])
 /* Weights for variant v: 0 random blocks; 1.. extreme: every quant byte 0x00, 0xff,
  * 0x80 or 0x7f, with scales zero, negative, fp16 subnormal, or large. */
 #define N_VARIANTS 9
-static void make_weights(enum hy_type t, void *w, int n, int v, uint64_t *rng)
+static void make_weights(enum qtype t, void *w, int n, int v, uint64_t *rng)
 {
     CHECK(quant_random_blocks(t, w, n, rng, 0.05f) == 0);
-    const struct hy_type_info *ti = type_info(t);
+    const struct type_info *ti = type_info(t);
     if (v == 0 || ti->blck == 1) {
         if (v != 0 && t != HY_TYPE_F32) {   /* float rows: subnormal / large halves */
             uint16_t *h = w;
@@ -458,7 +458,7 @@ static void make_weights(enum hy_type t, void *w, int n, int v, uint64_t *rng)
     }
 }
 
-static double abs_dot(enum hy_type wt, enum hy_type at, const void *w, const void *a, int n)
+static double abs_dot(enum qtype wt, enum qtype at, const void *w, const void *a, int n)
 {
     float *x = malloc((size_t)n * sizeof(float)), *y = malloc((size_t)n * sizeof(float));
     quant_kernels_at(wt, HY_SIMD_SCALAR)->to_float(w, x, n);
@@ -484,7 +484,7 @@ static void test_ref_dot_vs_dequant(void)
     float *x = malloc(n * sizeof(float)), *wf = malloc(n * sizeof(float)), *af = malloc(n * sizeof(float));
     void *w = malloc(row_bytes(HY_TYPE_F32, n)), *a = malloc(row_bytes(HY_TYPE_F32, n));
     for (size_t i = 0; i < HY_ARRAY_LEN(k_weights); i++) {
-        enum hy_type t = k_weights[i];
+        enum qtype t = k_weights[i];
         const struct quant_kernels *k = quant_kernels_at(t, HY_SIMD_SCALAR);
         const struct quant_kernels *p = quant_kernels_at(k->vec_dot_type, HY_SIMD_SCALAR);
         for (int v = 0; v < N_VARIANTS; v++) {
@@ -505,12 +505,12 @@ static void test_ref_dot_vs_dequant(void)
                 const block_q8_1 *ab = a;
                 const size_t wbytes = type_info(t)->bytes;
                 for (int b = 0; b < n / 32; b++) {
-                    hy_half mh;
+                    fp16_t mh;
                     memcpy(&mh, wb + (size_t)b * wbytes + 2, 2);
                     double asum = 0;
                     for (int j = 0; j < 32; j++)
                         asum += af[32 * b + j];
-                    exact += hy_fp16_to_fp32(mh) * (hy_fp16_to_fp32(ab[b].s) - asum);
+                    exact += fp16_to_fp32(mh) * (fp16_to_fp32(ab[b].s) - asum);
                 }
             }
             float s;
@@ -526,7 +526,7 @@ static void test_ref_dot_vs_dequant(void)
 
 static void test_levels_to_float(void)
 {
-    enum hy_simd lv[4];
+    enum simd_level lv[4];
     int nl = simd_levels(lv);
     if (!nl) {
         TEST_SKIP("no SIMD level on this CPU");
@@ -536,13 +536,13 @@ static void test_levels_to_float(void)
     const int nmax = 17 * 256;
     char *w = malloc(row_bytes(HY_TYPE_F32, nmax) + 16);
     float *y0 = malloc(nmax * sizeof(float)), *y1 = malloc(nmax * sizeof(float));
-    const enum hy_type all[] = {HY_TYPE_F32, HY_TYPE_F16, HY_TYPE_BF16, HY_TYPE_Q4_0,
+    const enum qtype all[] = {HY_TYPE_F32, HY_TYPE_F16, HY_TYPE_BF16, HY_TYPE_Q4_0,
                                 HY_TYPE_Q4_1, HY_TYPE_Q5_0, HY_TYPE_Q5_1, HY_TYPE_Q8_0,
                                 HY_TYPE_Q8_1, HY_TYPE_Q2_K, HY_TYPE_Q3_K, HY_TYPE_Q4_K,
                                 HY_TYPE_Q5_K, HY_TYPE_Q6_K, HY_TYPE_Q8_K};
     for (int l = 0; l < nl; l++) {
         for (size_t i = 0; i < HY_ARRAY_LEN(all); i++) {
-            enum hy_type t = all[i];
+            enum qtype t = all[i];
             const struct quant_kernels *r = quant_kernels_at(t, HY_SIMD_SCALAR);
             const struct quant_kernels *k = quant_kernels_at(t, lv[l]);
             CHECK(k && k->type == t && k->vec_dot_type == r->vec_dot_type);
@@ -559,7 +559,7 @@ static void test_levels_to_float(void)
                     r->to_float(wp, y0, n);
                     k->to_float(wp, y1, n);
                     CHECKF(same_bits(y0, y1, (size_t)n * sizeof(float)), "%s %s n=%d v=%d",
-                           hy_simd_name(lv[l]), type_name(t), n, v);
+                           simd_name(lv[l]), type_name(t), n, v);
                 }
             }
         }
@@ -569,7 +569,7 @@ static void test_levels_to_float(void)
 
 static void test_levels_from_float(void)
 {
-    enum hy_simd lv[4];
+    enum simd_level lv[4];
     int nl = simd_levels(lv);
     if (!nl) {
         TEST_SKIP("no SIMD level on this CPU");
@@ -581,7 +581,7 @@ static void test_levels_from_float(void)
     char *b0 = malloc(row_bytes(HY_TYPE_F32, nmax) + 16), *b1 = malloc(row_bytes(HY_TYPE_F32, nmax) + 16);
     for (int l = 0; l < nl; l++) {
         for (size_t i = 0; i < HY_ARRAY_LEN(k_partners); i++) {
-            enum hy_type t = k_partners[i];
+            enum qtype t = k_partners[i];
             const struct quant_kernels *r = quant_kernels_at(t, HY_SIMD_SCALAR);
             const struct quant_kernels *k = quant_kernels_at(t, lv[l]);
             int blck = (int)type_info(t)->blck;
@@ -611,7 +611,7 @@ static void test_levels_from_float(void)
                     memset(p1, 0x5a, bytes);
                     r->from_float(xp, p0, n);
                     k->from_float(xp, p1, n);
-                    CHECKF(same_bits(p0, p1, bytes), "%s %s n=%d v=%d", hy_simd_name(lv[l]),
+                    CHECKF(same_bits(p0, p1, bytes), "%s %s n=%d v=%d", simd_name(lv[l]),
                            type_name(t), n, v);
                 }
             }
@@ -622,7 +622,7 @@ static void test_levels_from_float(void)
 
 static void test_levels_vec_dot(void)
 {
-    enum hy_simd lv[4];
+    enum simd_level lv[4];
     int nl = simd_levels(lv);
     if (!nl) {
         TEST_SKIP("no SIMD level on this CPU");
@@ -634,7 +634,7 @@ static void test_levels_vec_dot(void)
     char *w = malloc(row_bytes(HY_TYPE_F32, nmax) + 16), *a = malloc(row_bytes(HY_TYPE_F32, nmax) + 16);
     for (int l = 0; l < nl; l++) {
         for (size_t i = 0; i < HY_ARRAY_LEN(k_weights); i++) {
-            enum hy_type t = k_weights[i];
+            enum qtype t = k_weights[i];
             const struct quant_kernels *r = quant_kernels_at(t, HY_SIMD_SCALAR);
             const struct quant_kernels *k = quant_kernels_at(t, lv[l]);
             const struct quant_kernels *p = quant_kernels_at(k->vec_dot_type, HY_SIMD_SCALAR);
@@ -652,7 +652,7 @@ static void test_levels_vec_dot(void)
                     k->vec_dot(n, &s1, wp, ap);
                     double terms = abs_dot(t, k->vec_dot_type, wp, ap, n);
                     CHECKF(close_enough(s1, s0, terms), "%s %s n=%d v=%d: %.9g vs ref %.9g (terms %g)",
-                           hy_simd_name(lv[l]), type_name(t), n, v, s1, s0, terms);
+                           simd_name(lv[l]), type_name(t), n, v, s1, s0, terms);
                 }
             }
         }
@@ -662,7 +662,7 @@ static void test_levels_vec_dot(void)
 
 /* gemm tiles against the level's own vec_dot (and so the reference), on awkward shapes,
  * strides and misalignment; nothing outside the tile is written. */
-static void gemm_case(enum hy_simd level, enum hy_type t, int n, int nr, int nc, uint64_t *rng)
+static void gemm_case(enum simd_level level, enum qtype t, int n, int nr, int nc, uint64_t *rng)
 {
     const struct quant_kernels *k = quant_kernels_at(t, level);
     const struct quant_kernels *p = quant_kernels_at(k->vec_dot_type, level);
@@ -686,7 +686,7 @@ static void gemm_case(enum hy_simd level, enum hy_type t, int n, int nr, int nc,
         for (int r = 0; r < (int)ss; r++) {
             float got = s[(size_t)c * ss + (size_t)r];
             if (r >= nr) {
-                CHECKF(got == -12345.0f, "%s %s gemm wrote outside the tile", hy_simd_name(level),
+                CHECKF(got == -12345.0f, "%s %s gemm wrote outside the tile", simd_name(level),
                        type_name(t));
                 continue;
             }
@@ -696,7 +696,7 @@ static void gemm_case(enum hy_simd level, enum hy_type t, int n, int nr, int nc,
             double terms = abs_dot(t, k->vec_dot_type, wr, ac, n);
             if (!close_enough(got, want, terms)) {
                 CHECKF(0, "%s %s gemm n=%d nr=%d nc=%d at r=%d c=%d: %.9g vs %.9g",
-                       hy_simd_name(level), type_name(t), n, nr, nc, r, c, got, want);
+                       simd_name(level), type_name(t), n, nr, nc, r, c, got, want);
                 goto out;
             }
         }
@@ -708,13 +708,13 @@ out:
 
 static void test_levels_gemm(void)
 {
-    enum hy_simd lv[5];
+    enum simd_level lv[5];
     int nl = simd_levels(lv);
     lv[nl++] = HY_SIMD_SCALAR;   /* the reference tile too */
     uint64_t rng = 4;
     for (int l = 0; l < nl; l++) {
         for (size_t i = 0; i < HY_ARRAY_LEN(k_weights); i++) {
-            enum hy_type t = k_weights[i];
+            enum qtype t = k_weights[i];
             int blck = (int)type_info(t)->blck;
             /* lengths of 1, 3, 8, 9 and 17 blocks: the tiles step 8 blocks at a time */
             static const int nbs[] = {1, 3, 8, 9, 17};
@@ -734,13 +734,13 @@ static void test_levels_gemm(void)
  * make test SANITIZE=address any read past a row (or a tile's last row/column) fails. */
 static void test_levels_bounds(void)
 {
-    enum hy_simd lv[5];
+    enum simd_level lv[5];
     int nl = simd_levels(lv);
     lv[nl++] = HY_SIMD_SCALAR;
     uint64_t rng = 5;
     for (int l = 0; l < nl; l++) {
         for (size_t i = 0; i < HY_ARRAY_LEN(k_weights); i++) {
-            enum hy_type t = k_weights[i];
+            enum qtype t = k_weights[i];
             const struct quant_kernels *k = quant_kernels_at(t, lv[l]);
             const struct quant_kernels *p = quant_kernels_at(k->vec_dot_type, lv[l]);
             const int blck = (int)type_info(t)->blck;
@@ -773,7 +773,7 @@ static void test_levels_bounds(void)
 
 static void test_tables(void)
 {
-    static const struct { enum hy_type w, p; } pairs[] = {
+    static const struct { enum qtype w, p; } pairs[] = {
         {HY_TYPE_F32, HY_TYPE_F32},   {HY_TYPE_F16, HY_TYPE_F16},   {HY_TYPE_BF16, HY_TYPE_BF16},
         {HY_TYPE_Q4_0, HY_TYPE_Q8_0}, {HY_TYPE_Q5_0, HY_TYPE_Q8_0}, {HY_TYPE_Q8_0, HY_TYPE_Q8_0},
         {HY_TYPE_Q4_1, HY_TYPE_Q8_1}, {HY_TYPE_Q5_1, HY_TYPE_Q8_1}, {HY_TYPE_Q2_K, HY_TYPE_Q8_K},
@@ -790,7 +790,7 @@ static void test_tables(void)
     }
     CHECK(quant_kernels(HY_TYPE_IQ2_XXS) == NULL);
     CHECK(quant_kernels(HY_TYPE_COUNT) == NULL);
-    CHECK(quant_kernels((enum hy_type)4) == NULL);
+    CHECK(quant_kernels((enum qtype)4) == NULL);
     CHECK(quant_kernels_at(HY_TYPE_Q4_K, HY_SIMD_SCALAR)->vec_dot != NULL);
     CHECK(quant_kernels_at(HY_TYPE_Q8_K, HY_SIMD_SCALAR)->vec_dot == NULL);
 #if defined(__x86_64__)
@@ -798,7 +798,7 @@ static void test_tables(void)
 #elif defined(__aarch64__)
     CHECK(quant_kernels_at(HY_TYPE_Q4_K, HY_SIMD_AVX2) == NULL);
 #endif
-    printf("  level in use: %s\n", hy_simd_name(hy_cpu()->level));
+    printf("  level in use: %s\n", simd_name(cpu_features()->level));
 }
 
 static void test_random_blocks(void)
@@ -806,12 +806,12 @@ static void test_random_blocks(void)
     const int n = 64 * 256;
     float *y = malloc(n * sizeof(float));
     void *b = malloc(row_bytes(HY_TYPE_F32, n)), *b2 = malloc(row_bytes(HY_TYPE_F32, n));
-    const enum hy_type all[] = {HY_TYPE_F32, HY_TYPE_F16, HY_TYPE_BF16, HY_TYPE_Q4_0,
+    const enum qtype all[] = {HY_TYPE_F32, HY_TYPE_F16, HY_TYPE_BF16, HY_TYPE_Q4_0,
                                 HY_TYPE_Q4_1, HY_TYPE_Q5_0, HY_TYPE_Q5_1, HY_TYPE_Q8_0,
                                 HY_TYPE_Q8_1, HY_TYPE_Q2_K, HY_TYPE_Q3_K, HY_TYPE_Q4_K,
                                 HY_TYPE_Q5_K, HY_TYPE_Q6_K, HY_TYPE_Q8_K};
     for (size_t i = 0; i < HY_ARRAY_LEN(all); i++) {
-        enum hy_type t = all[i];
+        enum qtype t = all[i];
         uint64_t s1 = 99, s2 = 99;
         CHECK(quant_random_blocks(t, b, n, &s1, 0.02f) == 0);
         CHECK(quant_random_blocks(t, b2, n, &s2, 0.02f) == 0);

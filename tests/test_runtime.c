@@ -140,7 +140,7 @@ static void test_small_budget(void)
 /* A fault-injecting file under the streamer. */
 static hy_model *load_faulty(const char *path, const struct file_fault *spec)
 {
-    struct hy_file *in, *f;
+    struct file *in, *f;
     if (file_open(&in, path) || file_open_fault(&f, in, spec))
         return NULL;
     struct hy_model_params mp = hy_model_default_params();
@@ -205,7 +205,7 @@ static void test_faults(void)
 
     /* the file ends early under the runtime (truncated after loading) */
     struct file_fault trunc = {.eof_at = 0};
-    struct hy_file *in;
+    struct file *in;
     CHECK(file_open(&in, path) == 0);
     trunc.eof_at = in->size / 2;
     file_close(in);

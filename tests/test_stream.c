@@ -58,7 +58,7 @@ static bool check_unit(const uint8_t *slot, const struct stream_tensor *t, int n
     return true;
 }
 
-static void run_cycles(struct hy_file *f, enum ioq_backend be, int n_slots, int depth, int cycles)
+static void run_cycles(struct file *f, enum ioq_backend be, int n_slots, int depth, int cycles)
 {
     struct stream_tensor t[32];
     int n = make_tensors(t);
@@ -93,7 +93,7 @@ static void run_cycles(struct hy_file *f, enum ioq_backend be, int n_slots, int 
 
 static void test_cycles(void)
 {
-    struct hy_file *f;
+    struct file *f;
     CHECK(file_open_direct(&f, g_path) == 0);
     run_cycles(f, IOQ_AUTO, 2, 1, 4);
     run_cycles(f, IOQ_AUTO, 3, 2, 4);
@@ -125,7 +125,7 @@ static void test_cycles(void)
 
 static void test_short_reads(void)
 {
-    struct hy_file *in, *f;
+    struct file *in, *f;
     CHECK(file_open(&in, g_path) == 0);
     struct file_fault spec = {.short_max = 777};
     CHECK(file_open_fault(&f, in, &spec) == 0);
@@ -135,7 +135,7 @@ static void test_short_reads(void)
 
 static void test_failing_read(void)
 {
-    struct hy_file *in, *f;
+    struct file *in, *f;
     CHECK(file_open(&in, g_path) == 0);
     /* every read from the 3rd on fails for a while: more than the queue's retries */
     struct file_fault spec = {.fail_nth = 3, .fail_count = 40};
@@ -169,7 +169,7 @@ static void test_failing_read(void)
 
 static void test_truncated(void)
 {
-    struct hy_file *in, *f;
+    struct file *in, *f;
     CHECK(file_open(&in, g_path) == 0);
     struct stream_tensor t[32];
     int n = make_tensors(t);

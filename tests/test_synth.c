@@ -23,7 +23,7 @@ static void out_path(char *buf, size_t cap, const char *name)
 /* Plan a file read through the file layer; returns the bytes read beyond the header. */
 static uint64_t plan_bytes_past_header(const char *path, uint64_t budget, const char **mode)
 {
-    struct hy_file *f;
+    struct file *f;
     if (file_open(&f, path))
         return UINT64_MAX;
     struct hy_profile prof;

@@ -19,7 +19,7 @@ static const char *const k_vocabs[] = {"llama-spm", "llama-bpe", "qwen2", "gpt-2
 
 static struct gguf *open_gguf(const char *path)
 {
-    struct hy_file *f;
+    struct file *f;
     if (file_open(&f, path))
         return NULL;
     struct gguf *g = NULL;
@@ -577,7 +577,7 @@ static int load_mem(struct gguf_writer *w, struct tokenizer **t)
     *t = NULL;
     if (gguf_writer_header(w, &hdr, &hl))
         return -ENOMEM;
-    struct hy_file *f;
+    struct file *f;
     file_open_mem(&f, hdr, hl, true, "mem");
     free(hdr);
     struct gguf *g = NULL;

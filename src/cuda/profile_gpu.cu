@@ -19,7 +19,7 @@ extern "C" {
     do {                                                                              \
         cudaError_t e_ = (call);                                                      \
         if (e_ != cudaSuccess) {                                                      \
-            hy_err("%s: %s", #call, cudaGetErrorString(e_));                          \
+            set_error("%s: %s", #call, cudaGetErrorString(e_));                          \
             goto fail;                                                                \
         }                                                                             \
     } while (0)
@@ -96,7 +96,7 @@ extern "C" int cuda_profile_gpu(struct hy_profile *prof)
         bytes = 1ull << 30;
     bytes &= ~(size_t)((1 << 20) - 1);
     if (bytes < (64u << 20)) {
-        hy_err("only %zu MiB of VRAM free: too little to measure", free_b >> 20);
+        set_error("only %zu MiB of VRAM free: too little to measure", free_b >> 20);
         goto fail_eio;
     }
     CK(cudaMalloc((void **)&dev, bytes));

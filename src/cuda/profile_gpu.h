@@ -12,7 +12,7 @@ extern "C" {
 #endif
 
 /* Fill the GPU fields of prof. No GPU (or no driver) is not an error: has_gpu stays
- * false and 0 is returned. A GPU that fails while being measured is -EIO with hy_err. */
+ * false and 0 is returned. A GPU that fails while being measured is -EIO with set_error. */
 int cuda_profile_gpu(struct hy_profile *prof);
 /* Free and total VRAM of device 0 now (cheap: no measuring). -ENODEV without a GPU. */
 int cuda_gpu_memory(uint64_t *free_bytes, uint64_t *total_bytes);

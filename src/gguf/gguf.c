@@ -1,4 +1,4 @@
-/* GGUF reader. See gguf.h. Every failure records "reason" with hy_err and returns a
+/* GGUF reader. See gguf.h. Every failure records "reason" with set_error and returns a
  * negative status; nothing read from the file is used before it is checked. */
 #include "gguf/gguf.h"
 #include "io/file.h"
@@ -53,7 +53,7 @@ struct gguf {
 
 /* ---- a bounded sequential reader over the file layer ---- */
 struct rd {
-    struct hy_file *f;
+    struct file *f;
     uint64_t off;        /* file offset of buf[0] */
     uint64_t pos;        /* current file offset */
     uint64_t min_end;    /* the header ends at or after this offset: read-ahead stops here,
@@ -73,7 +73,7 @@ static uint64_t rd_left(const struct rd *r)
 static int rd_bytes(struct rd *r, void *dst, uint64_t n, const char *what)
 {
     if (n > rd_left(r)) {
-        hy_err("truncated file: %s at offset %" PRIu64 " needs %" PRIu64 " bytes, %" PRIu64 " left",
+        set_error("truncated file: %s at offset %" PRIu64 " needs %" PRIu64 " bytes, %" PRIu64 " left",
                what, r->pos, n, rd_left(r));
         return -EBADMSG;
     }
@@ -128,13 +128,13 @@ static int rd_str(struct rd *r, char **out, uint64_t *len, uint64_t max, const c
     if (rc)
         return rc;
     if (n > rd_left(r) || n > max) {
-        hy_err("%s: string length %" PRIu64 " at offset %" PRIu64 " exceeds %s", what, n,
+        set_error("%s: string length %" PRIu64 " at offset %" PRIu64 " exceeds %s", what, n,
                r->pos - 8, n > rd_left(r) ? "the file" : "the limit");
         return -EBADMSG;
     }
     char *s = malloc((size_t)n + 1);
     if (!s) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     rc = rd_bytes(r, s, n, what);
@@ -182,7 +182,7 @@ static int rd_scalar(struct rd *r, enum gguf_vtype t, struct gguf_kv *kv)
     case GGUF_U8: kv->v.u = raw[0]; break;
     case GGUF_BOOL:
         if (raw[0] > 1) {
-            hy_err("%s: bool value %u is neither 0 nor 1", kv->key, raw[0]);
+            set_error("%s: bool value %u is neither 0 nor 1", kv->key, raw[0]);
             return -EBADMSG;
         }
         kv->v.u = raw[0];
@@ -211,15 +211,15 @@ static int rd_array(struct rd *r, struct gguf_kv *kv)
     if (rc)
         return rc;
     if (at >= GGUF_VTYPE_COUNT || at == GGUF_ARR) {
-        hy_err("%s: array element type %u is %s", kv->key, at,
+        set_error("%s: array element type %u is %s", kv->key, at,
                at == GGUF_ARR ? "a nested array (unsupported)" : "not a GGUF type");
         return -EBADMSG;
     }
     kv->atype = (enum gguf_vtype)at;
     /* Every element takes at least min bytes in the file: bound n before allocating. */
     uint64_t min = at == GGUF_STR ? 8 : gguf_vtype_size(kv->atype), need;
-    if (hy_mul_overflow(n, min, &need) || need > rd_left(r) || need > GGUF_MAX_VALUE) {
-        hy_err("%s: array of %" PRIu64 " %s elements at offset %" PRIu64 " exceeds %s",
+    if (mul_overflow_u64(n, min, &need) || need > rd_left(r) || need > GGUF_MAX_VALUE) {
+        set_error("%s: array of %" PRIu64 " %s elements at offset %" PRIu64 " exceeds %s",
                kv->key, n, gguf_vtype_name(kv->atype), r->pos,
                need > rd_left(r) ? "the file" : "the limit of 256 MiB per value");
         return -EBADMSG;
@@ -229,14 +229,14 @@ static int rd_array(struct rd *r, struct gguf_kv *kv)
         rd_at_least(r, need + r->tail);
         kv->adata = malloc(need ? (size_t)need : 1);
         if (!kv->adata) {
-            hy_err("out of memory");
+            set_error("out of memory");
             return -ENOMEM;
         }
         rc = rd_bytes(r, kv->adata, need, kv->key);
         if (!rc && at == GGUF_BOOL)
             for (uint64_t j = 0; j < n; j++)
                 if (((uint8_t *)kv->adata)[j] > 1) {
-                    hy_err("%s: bool element %" PRIu64 " is neither 0 nor 1", kv->key, j);
+                    set_error("%s: bool element %" PRIu64 " is neither 0 nor 1", kv->key, j);
                     return -EBADMSG;
                 }
         return rc;
@@ -246,7 +246,7 @@ static int rd_array(struct rd *r, struct gguf_kv *kv)
     size_t cap = 4096, used = 0;
     kv->sdata = malloc(cap);
     if (!kv->soff || !kv->sdata) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     for (uint64_t j = 0; j < n; j++) {
@@ -256,7 +256,7 @@ static int rd_array(struct rd *r, struct gguf_kv *kv)
         if (rc)
             return rc;
         if (len > rd_left(r) || used + len > GGUF_MAX_VALUE) {
-            hy_err("%s: string %" PRIu64 " of length %" PRIu64 " at offset %" PRIu64 " exceeds %s",
+            set_error("%s: string %" PRIu64 " of length %" PRIu64 " at offset %" PRIu64 " exceeds %s",
                    kv->key, j, len, r->pos - 8,
                    len > rd_left(r) ? "the file" : "the limit of 256 MiB per value");
             return -EBADMSG;
@@ -267,7 +267,7 @@ static int rd_array(struct rd *r, struct gguf_kv *kv)
                 cap *= 2;
             char *p = realloc(kv->sdata, cap);
             if (!p) {
-                hy_err("out of memory");
+                set_error("out of memory");
                 return -ENOMEM;
             }
             kv->sdata = p;
@@ -293,7 +293,7 @@ static int rd_kv(struct rd *r, struct gguf_kv *kv)
     if (rc)
         return rc;
     if (t >= GGUF_VTYPE_COUNT) {
-        hy_err("metadata '%s': value type %u is not a GGUF type", kv->key, t);
+        set_error("metadata '%s': value type %u is not a GGUF type", kv->key, t);
         return -EBADMSG;
     }
     kv->type = (enum gguf_vtype)t;
@@ -314,7 +314,7 @@ static int rd_tensor_info(struct rd *r, struct gguf_tensor *t, char **name)
     if (rc)
         return rc;
     if (t->n_dims < 1 || t->n_dims > GGUF_MAX_DIMS) {
-        hy_err("tensor '%s': %u dimensions (1 to %d allowed)", t->name, t->n_dims, GGUF_MAX_DIMS);
+        set_error("tensor '%s': %u dimensions (1 to %d allowed)", t->name, t->n_dims, GGUF_MAX_DIMS);
         return -EBADMSG;
     }
     uint64_t nel = 1;
@@ -325,9 +325,9 @@ static int rd_tensor_info(struct rd *r, struct gguf_tensor *t, char **name)
             if (rc)
                 return rc;
         }
-        if (t->ne[d] > (uint64_t)INT64_MAX || hy_mul_overflow(nel, t->ne[d], &nel) ||
+        if (t->ne[d] > (uint64_t)INT64_MAX || mul_overflow_u64(nel, t->ne[d], &nel) ||
             nel > (uint64_t)INT64_MAX) {
-            hy_err("tensor '%s': dimensions overflow", t->name);
+            set_error("tensor '%s': dimensions overflow", t->name);
             return -EBADMSG;
         }
     }
@@ -337,18 +337,18 @@ static int rd_tensor_info(struct rd *r, struct gguf_tensor *t, char **name)
         rc = rd_u64(r, &t->offset, t->name);
     if (rc)
         return rc;
-    const struct hy_type_info *ti = type_info(t->type);
+    const struct type_info *ti = type_info(t->type);
     if (!ti) {
-        hy_err("tensor '%s': unknown type id %u", t->name, t->type);
+        set_error("tensor '%s': unknown type id %u", t->name, t->type);
         return -EBADMSG;
     }
     if (t->ne[0] % ti->blck) {
-        hy_err("tensor '%s': row of %" PRIu64 " elements is not a multiple of %s's block of %u",
+        set_error("tensor '%s': row of %" PRIu64 " elements is not a multiple of %s's block of %u",
                t->name, t->ne[0], ti->name, ti->blck);
         return -EBADMSG;
     }
-    if (hy_mul_overflow(nel / ti->blck, ti->bytes, &t->nbytes)) {
-        hy_err("tensor '%s': size overflows", t->name);
+    if (mul_overflow_u64(nel / ti->blck, ti->bytes, &t->nbytes)) {
+        set_error("tensor '%s': size overflows", t->name);
         return -EBADMSG;
     }
     return 0;
@@ -357,13 +357,13 @@ static int rd_tensor_info(struct rd *r, struct gguf_tensor *t, char **name)
 static int gguf_index(struct gguf *g)
 {
     if (strmap_init(&g->kmap, (size_t)g->n_kv) || strmap_init(&g->tmap, (size_t)g->n_tensors)) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     for (int64_t i = 0; i < g->n_kv; i++) {
         int rc = strmap_put(&g->kmap, g->kv[i].key, strlen(g->kv[i].key), (int32_t)i);
         if (rc == -EEXIST) {
-            hy_err("duplicate metadata key '%s'", g->kv[i].key);
+            set_error("duplicate metadata key '%s'", g->kv[i].key);
             return -EBADMSG;
         }
         if (rc)
@@ -372,7 +372,7 @@ static int gguf_index(struct gguf *g)
     for (int64_t i = 0; i < g->n_tensors; i++) {
         int rc = strmap_put(&g->tmap, g->tensors[i].name, strlen(g->tensors[i].name), (int32_t)i);
         if (rc == -EEXIST) {
-            hy_err("duplicate tensor name '%s'", g->tensors[i].name);
+            set_error("duplicate tensor name '%s'", g->tensors[i].name);
             return -EBADMSG;
         }
         if (rc)
@@ -381,7 +381,7 @@ static int gguf_index(struct gguf *g)
     return 0;
 }
 
-int gguf_open(struct gguf **out, struct hy_file *f)
+int gguf_open(struct gguf **out, struct file *f)
 {
     *out = NULL;
     struct gguf *g = calloc(1, sizeof *g);
@@ -389,7 +389,7 @@ int gguf_open(struct gguf **out, struct hy_file *f)
     r.buf = malloc(r.cap);
     int rc = -ENOMEM;
     if (!g || !r.buf) {
-        hy_err("out of memory");
+        set_error("out of memory");
         goto fail;
     }
     g->file_size = f->size;
@@ -398,7 +398,7 @@ int gguf_open(struct gguf **out, struct hy_file *f)
     if ((rc = rd_bytes(&r, magic, 4, "magic")))
         goto fail;
     if (memcmp(magic, GGUF_MAGIC, 4) != 0) {
-        hy_err("not a GGUF file (bad magic)");
+        set_error("not a GGUF file (bad magic)");
         rc = -EBADMSG;
         goto fail;
     }
@@ -406,9 +406,9 @@ int gguf_open(struct gguf **out, struct hy_file *f)
         goto fail;
     if (g->version != 2 && g->version != 3) {
         if ((g->version & 0xffff) == 0 && g->version)
-            hy_err("big-endian GGUF files are not supported");
+            set_error("big-endian GGUF files are not supported");
         else
-            hy_err("GGUF version %u is not supported (2 and 3 are)", g->version);
+            set_error("GGUF version %u is not supported (2 and 3 are)", g->version);
         rc = -EBADMSG;
         goto fail;
     }
@@ -417,7 +417,7 @@ int gguf_open(struct gguf **out, struct hy_file *f)
     /* a kv takes >= 8 + 4 + 1 bytes, a tensor info >= 8 + 4 + 8 + 4 + 8 */
     if (n_kv > rd_left(&r) / 13 || n_tensors > rd_left(&r) / 32 || n_kv > INT32_MAX ||
         n_tensors > INT32_MAX) {
-        hy_err("header claims %" PRIu64 " metadata entries and %" PRIu64
+        set_error("header claims %" PRIu64 " metadata entries and %" PRIu64
                " tensors: more than the file can hold", n_kv, n_tensors);
         rc = -EBADMSG;
         goto fail;
@@ -426,7 +426,7 @@ int gguf_open(struct gguf **out, struct hy_file *f)
     g->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *g->tensors);
     if (!g->kv || !g->tensors) {
         rc = -ENOMEM;
-        hy_err("out of memory");
+        set_error("out of memory");
         goto fail;
     }
     for (uint64_t i = 0; i < n_kv; i++) {
@@ -443,7 +443,7 @@ int gguf_open(struct gguf **out, struct hy_file *f)
         if (!strcmp(g->kv[i].key, "general.alignment")) {
             uint64_t a = g->kv[i].v.u;
             if (g->kv[i].type != GGUF_U32 || a == 0 || (a & (a - 1)) || a > (1u << 24)) {
-                hy_err("general.alignment must be a power of two u32 (got %s %" PRIu64 ")",
+                set_error("general.alignment must be a power of two u32 (got %s %" PRIu64 ")",
                        gguf_vtype_name(g->kv[i].type), a);
                 rc = -EBADMSG;
                 goto fail;
@@ -461,7 +461,7 @@ int gguf_open(struct gguf **out, struct hy_file *f)
     }
     uint64_t data = HY_ALIGN_UP(r.pos, (uint64_t)g->alignment);
     if (data > f->size && n_tensors > 0) {
-        hy_err("truncated file: no room for tensor data after the header");
+        set_error("truncated file: no room for tensor data after the header");
         rc = -EBADMSG;
         goto fail;
     }
@@ -470,14 +470,14 @@ int gguf_open(struct gguf **out, struct hy_file *f)
         struct gguf_tensor *t = &g->tensors[i];
         uint64_t rel = t->offset, end;
         if (rel % g->alignment) {
-            hy_err("tensor '%s': data offset %" PRIu64 " is not a multiple of the alignment %u",
+            set_error("tensor '%s': data offset %" PRIu64 " is not a multiple of the alignment %u",
                    t->name, rel, g->alignment);
             rc = -EBADMSG;
             goto fail;
         }
-        if (hy_add_overflow(data, rel, &t->offset) || hy_add_overflow(t->offset, t->nbytes, &end) ||
+        if (add_overflow_u64(data, rel, &t->offset) || add_overflow_u64(t->offset, t->nbytes, &end) ||
             end > f->size) {
-            hy_err("truncated file: tensor '%s' (%" PRIu64 " bytes at offset %" PRIu64
+            set_error("truncated file: tensor '%s' (%" PRIu64 " bytes at offset %" PRIu64
                    ") ends past the end of the file (%" PRIu64 " bytes)",
                    t->name, t->nbytes, rel, f->size);
             rc = -EBADMSG;

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct hy_file;
+struct file;
 
 enum gguf_vtype {
     GGUF_U8 = 0, GGUF_I8 = 1, GGUF_U16 = 2, GGUF_I16 = 3, GGUF_U32 = 4, GGUF_I32 = 5,
@@ -27,7 +27,7 @@ enum gguf_vtype {
 
 struct gguf_tensor {
     const char *name;          /* NUL-terminated, owned by the gguf */
-    uint32_t type;             /* enum hy_type (a known type id) */
+    uint32_t type;             /* enum qtype (a known type id) */
     uint32_t n_dims;           /* 1..GGUF_MAX_DIMS */
     uint64_t ne[GGUF_MAX_DIMS];/* elements per dimension, innermost first; unused = 1 */
     uint64_t n_elements;
@@ -39,7 +39,7 @@ struct gguf;
 
 /* Parse the header of f. f stays owned by the caller and must outlive nothing: the
  * gguf keeps no reference to it. */
-int gguf_open(struct gguf **out, struct hy_file *f);
+int gguf_open(struct gguf **out, struct file *f);
 void gguf_free(struct gguf *g);
 
 uint32_t gguf_version(const struct gguf *g);

@@ -57,7 +57,7 @@ static int put(struct gguf_writer *w, const void *p, size_t n)
             cap *= 2;
         uint8_t *q = realloc(w->kv, cap);
         if (!q) {
-            hy_err("out of memory");
+            set_error("out of memory");
             return w->err = -ENOMEM;
         }
         w->kv = q;
@@ -171,11 +171,11 @@ int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf *g, int64_t i)
 int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                            const uint64_t *ne)
 {
-    const struct hy_type_info *ti = type_info(type);
+    const struct type_info *ti = type_info(type);
     if (w->err)
         return w->err;
     if (!ti || n_dims < 1 || n_dims > GGUF_MAX_DIMS || ne[0] % ti->blck) {
-        hy_err("tensor '%s': bad type or shape", name);
+        set_error("tensor '%s': bad type or shape", name);
         return -EINVAL;
     }
     if (w->n_t == w->cap_t) {

@@ -16,23 +16,23 @@
 #include <unistd.h>
 
 /* ---- POSIX ---------------------------------------------------------------------------- */
-static int64_t posix_pread(struct hy_file *f, void *buf, size_t n, uint64_t off)
+static int64_t posix_pread(struct file *f, void *buf, size_t n, uint64_t off)
 {
     ssize_t r = pread(f->fd, buf, n, (off_t)off);
     return r < 0 ? -errno : r;
 }
 
-static void posix_close(struct hy_file *f)
+static void posix_close(struct file *f)
 {
     if (f->fd >= 0)
         close(f->fd);
 }
 
-static const struct hy_file_ops posix_ops = {.pread = posix_pread, .close = posix_close};
+static const struct file_ops posix_ops = {.pread = posix_pread, .close = posix_close};
 
-static struct hy_file *file_alloc(size_t extra, const struct hy_file_ops *ops, const char *path)
+static struct file *file_alloc(size_t extra, const struct file_ops *ops, const char *path)
 {
-    struct hy_file *f = calloc(1, sizeof *f + extra);
+    struct file *f = calloc(1, sizeof *f + extra);
     if (!f)
         return NULL;
     f->ops = ops;
@@ -47,24 +47,24 @@ static struct hy_file *file_alloc(size_t extra, const struct hy_file_ops *ops, c
 }
 
 /* Open path read-only with extra flags; check it is a regular file. Returns fd or -errno
- * (with hy_err set), *size set. */
+ * (with set_error set), *size set. */
 static int open_regular(const char *path, int flags, uint64_t *size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
     if (fd < 0) {
         int e = errno;
-        hy_err("cannot open: %s", strerror(e));
+        set_error("cannot open: %s", strerror(e));
         return -e;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
-        hy_err("cannot stat: %s", strerror(e));
+        set_error("cannot stat: %s", strerror(e));
         close(fd);
         return -e;
     }
     if (!S_ISREG(st.st_mode)) {
-        hy_err(S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        set_error(S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
         close(fd);
         return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
     }
@@ -72,17 +72,17 @@ static int open_regular(const char *path, int flags, uint64_t *size)
     return fd;
 }
 
-int file_open(struct hy_file **out, const char *path)
+int file_open(struct file **out, const char *path)
 {
     *out = NULL;
     uint64_t size;
     int fd = open_regular(path, 0, &size);
     if (fd < 0)
         return fd;
-    struct hy_file *f = file_alloc(0, &posix_ops, path);
+    struct file *f = file_alloc(0, &posix_ops, path);
     if (!f) {
         close(fd);
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     f->fd = fd;
@@ -103,12 +103,12 @@ static bool is_pow2(uint64_t a)
 int file_widen(uint64_t off, uint64_t len, uint32_t align, struct file_span *out)
 {
     if (!is_pow2(align)) {
-        hy_err("alignment %u is not a power of two", align);
+        set_error("alignment %u is not a power of two", align);
         return -EINVAL;
     }
     uint64_t end;
-    if (hy_add_overflow(off, len, &end) || hy_add_overflow(end, align - 1, &end)) {
-        hy_err("range at %llu of %llu bytes overflows", (unsigned long long)off,
+    if (add_overflow_u64(off, len, &end) || add_overflow_u64(end, align - 1, &end)) {
+        set_error("range at %llu of %llu bytes overflows", (unsigned long long)off,
                (unsigned long long)len);
         return -EOVERFLOW;
     }
@@ -165,7 +165,7 @@ uint32_t file_dio_align(int fd)
 /* A direct read: straight to the device when buf, off and n are aligned; otherwise the
  * widened range goes through an aligned bounce buffer (at most BOUNCE_MAX per call, so
  * the read may be short; file_read_at and ioq continue it). */
-static int64_t direct_pread(struct hy_file *f, void *buf, size_t n, uint64_t off)
+static int64_t direct_pread(struct file *f, void *buf, size_t n, uint64_t off)
 {
     uint64_t mask = (uint64_t)f->align - 1;
     if (!(((uintptr_t)buf | off | n) & mask)) {
@@ -178,7 +178,7 @@ static int64_t direct_pread(struct hy_file *f, void *buf, size_t n, uint64_t off
         return rc;
     if (sp.len > BOUNCE_MAX) /* BOUNCE_MAX >= 2 * ALIGN_MAX > skip: progress is made */
         sp.len = BOUNCE_MAX;
-    uint8_t *bounce = hy_aligned_alloc(HY_MAX(f->align, sizeof(void *)), (size_t)sp.len);
+    uint8_t *bounce = aligned_malloc(HY_MAX(f->align, sizeof(void *)), (size_t)sp.len);
     if (!bounce)
         return -ENOMEM;
     ssize_t r = pread(f->fd, bounce, (size_t)sp.len, (off_t)sp.off);
@@ -195,7 +195,7 @@ static int64_t direct_pread(struct hy_file *f, void *buf, size_t n, uint64_t off
     return got;
 }
 
-static const struct hy_file_ops direct_ops = {.pread = direct_pread, .close = posix_close};
+static const struct file_ops direct_ops = {.pread = direct_pread, .close = posix_close};
 
 /* Is direct I/O usable on fd? Some file systems accept O_DIRECT at open and refuse the
  * reads (EINVAL): read the first block to find out. 0 = usable, else -errno. */
@@ -203,7 +203,7 @@ static int direct_probe(int fd, uint32_t align, uint64_t size)
 {
     if (size == 0)
         return 0;
-    void *b = hy_aligned_alloc(HY_MAX(align, sizeof(void *)), align);
+    void *b = aligned_malloc(HY_MAX(align, sizeof(void *)), align);
     if (!b)
         return -ENOMEM;
     ssize_t r = pread(fd, b, align, 0);
@@ -212,7 +212,7 @@ static int direct_probe(int fd, uint32_t align, uint64_t size)
     return e;
 }
 
-int file_open_direct(struct hy_file **out, const char *path)
+int file_open_direct(struct file **out, const char *path)
 {
     *out = NULL;
     uint64_t size = 0;
@@ -228,7 +228,7 @@ int file_open_direct(struct hy_file **out, const char *path)
         if (why && why != -EINVAL && why != -EOPNOTSUPP) {
             /* not a refusal of direct I/O: the file cannot be read (EIO, ENOMEM) */
             close(fd);
-            hy_err("first read of %s failed: %s", path, strerror(-why));
+            set_error("first read of %s failed: %s", path, strerror(-why));
             return why;
         }
         if (why) {
@@ -265,10 +265,10 @@ int file_open_direct(struct hy_file **out, const char *path)
         }
         align = 1;
     }
-    struct hy_file *f = file_alloc(0, direct ? &direct_ops : &posix_ops, path);
+    struct file *f = file_alloc(0, direct ? &direct_ops : &posix_ops, path);
     if (!f) {
         close(fd);
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     f->fd = fd;
@@ -284,7 +284,7 @@ int file_drop_cache(const char *path)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        hy_err("cannot open %s: %s", path, strerror(e));
+        set_error("cannot open %s: %s", path, strerror(e));
         return -e;
     }
     int rc = 0;
@@ -297,14 +297,14 @@ int file_drop_cache(const char *path)
 #endif
     if (synced != 0 && errno != EINVAL && errno != EROFS) {
         rc = -errno;
-        hy_err("fdatasync %s: %s", path, strerror(-rc));
+        set_error("fdatasync %s: %s", path, strerror(-rc));
     }
 #if defined(POSIX_FADV_DONTNEED)
     if (!rc) {
         int e = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
         if (e) {
             rc = -e;
-            hy_err("posix_fadvise %s: %s", path, strerror(e));
+            set_error("posix_fadvise %s: %s", path, strerror(e));
         }
     }
 #endif
@@ -314,12 +314,12 @@ int file_drop_cache(const char *path)
 
 /* ---- memory --------------------------------------------------------------------------- */
 struct mem_file {
-    struct hy_file base;
+    struct file base;
     const uint8_t *data;
     uint8_t *owned;
 };
 
-static int64_t mem_pread(struct hy_file *f, void *buf, size_t n, uint64_t off)
+static int64_t mem_pread(struct file *f, void *buf, size_t n, uint64_t off)
 {
     struct mem_file *m = (struct mem_file *)f;
     if (off >= f->size)
@@ -329,20 +329,20 @@ static int64_t mem_pread(struct hy_file *f, void *buf, size_t n, uint64_t off)
     return (int64_t)k;
 }
 
-static void mem_close(struct hy_file *f)
+static void mem_close(struct file *f)
 {
     free(((struct mem_file *)f)->owned);
 }
 
-static const struct hy_file_ops mem_ops = {.pread = mem_pread, .close = mem_close};
+static const struct file_ops mem_ops = {.pread = mem_pread, .close = mem_close};
 
-int file_open_mem(struct hy_file **out, const void *data, size_t n, bool copy, const char *name)
+int file_open_mem(struct file **out, const void *data, size_t n, bool copy, const char *name)
 {
     *out = NULL;
-    struct mem_file *m = (struct mem_file *)file_alloc(sizeof *m - sizeof(struct hy_file), &mem_ops,
+    struct mem_file *m = (struct mem_file *)file_alloc(sizeof *m - sizeof(struct file), &mem_ops,
                                                        name ? name : "<memory>");
     if (!m) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     if (copy) {
@@ -350,7 +350,7 @@ int file_open_mem(struct hy_file **out, const void *data, size_t n, bool copy, c
         if (!m->owned) {
             free(m->base.path);
             free(m);
-            hy_err("out of memory");
+            set_error("out of memory");
             return -ENOMEM;
         }
         memcpy(m->owned, data, n);
@@ -365,13 +365,13 @@ int file_open_mem(struct hy_file **out, const void *data, size_t n, bool copy, c
 
 /* ---- fault injection ------------------------------------------------------------------ */
 struct fault_file {
-    struct hy_file base;
-    struct hy_file *inner;
+    struct file base;
+    struct file *inner;
     struct file_fault spec;
     _Atomic uint64_t calls;
 };
 
-static int64_t fault_pread(struct hy_file *f, void *buf, size_t n, uint64_t off)
+static int64_t fault_pread(struct file *f, void *buf, size_t n, uint64_t off)
 {
     struct fault_file *ff = (struct fault_file *)f;
     uint64_t call = atomic_fetch_add(&ff->calls, 1) + 1;
@@ -394,21 +394,21 @@ static int64_t fault_pread(struct hy_file *f, void *buf, size_t n, uint64_t off)
     return ff->inner->ops->pread(ff->inner, buf, n, off);
 }
 
-static void fault_close(struct hy_file *f)
+static void fault_close(struct file *f)
 {
     file_close(((struct fault_file *)f)->inner);
 }
 
-static const struct hy_file_ops fault_ops = {.pread = fault_pread, .close = fault_close};
+static const struct file_ops fault_ops = {.pread = fault_pread, .close = fault_close};
 
-int file_open_fault(struct hy_file **out, struct hy_file *inner, const struct file_fault *spec)
+int file_open_fault(struct file **out, struct file *inner, const struct file_fault *spec)
 {
     *out = NULL;
-    struct fault_file *ff = (struct fault_file *)file_alloc(sizeof *ff - sizeof(struct hy_file),
+    struct fault_file *ff = (struct fault_file *)file_alloc(sizeof *ff - sizeof(struct file),
                                                            &fault_ops, inner->path);
     if (!ff) {
         file_close(inner);
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     ff->inner = inner;
@@ -421,7 +421,7 @@ int file_open_fault(struct hy_file **out, struct hy_file *inner, const struct fi
 }
 
 /* ---- common --------------------------------------------------------------------------- */
-int file_read_at(struct hy_file *f, void *buf, size_t n, uint64_t off)
+int file_read_at(struct file *f, void *buf, size_t n, uint64_t off)
 {
     uint8_t *p = buf;
     size_t done = 0;
@@ -432,12 +432,12 @@ int file_read_at(struct hy_file *f, void *buf, size_t n, uint64_t off)
         if (r < 0) {
             if ((r == -EINTR || r == -EAGAIN) && ++eintr < 1000)
                 continue;
-            hy_err("read of %zu bytes at offset %llu failed: %s", n, (unsigned long long)off,
+            set_error("read of %zu bytes at offset %llu failed: %s", n, (unsigned long long)off,
                    strerror((int)-r));
             return (int)r;
         }
         if (r == 0) {
-            hy_err("unexpected end of file at offset %llu (wanted %zu bytes at %llu)",
+            set_error("unexpected end of file at offset %llu (wanted %zu bytes at %llu)",
                    (unsigned long long)(off + done), n, (unsigned long long)off);
             return -EIO;
         }
@@ -447,7 +447,7 @@ int file_read_at(struct hy_file *f, void *buf, size_t n, uint64_t off)
     return 0;
 }
 
-void file_close(struct hy_file *f)
+void file_close(struct file *f)
 {
     if (!f)
         return;

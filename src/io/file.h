@@ -1,6 +1,6 @@
 /* The file layer: every byte hypura reads from a model file goes through here.
  *
- * A hy_file is a small vtable (read at an offset, close) plus the file's size and a
+ * A file is a small vtable (read at an offset, close) plus the file's size and a
  * count of bytes read, in the manner of SQLite's os layer. Backends: POSIX (buffered),
  * memory (tests), and fault injection (wraps another file: fail the Nth read, return
  * short reads, pretend the file ends early). Direct I/O and asynchronous queues (see
@@ -16,17 +16,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct hy_file;
+struct file;
 
-struct hy_file_ops {
+struct file_ops {
     /* Read up to n bytes at off into buf. Returns the bytes read (0 at end of file, may be
      * fewer than n) or -errno. */
-    int64_t (*pread)(struct hy_file *f, void *buf, size_t n, uint64_t off);
-    void (*close)(struct hy_file *f);
+    int64_t (*pread)(struct file *f, void *buf, size_t n, uint64_t off);
+    void (*close)(struct file *f);
 };
 
-struct hy_file {
-    const struct hy_file_ops *ops;
+struct file {
+    const struct file_ops *ops;
     uint64_t size;                /* bytes, as seen when opened */
     _Atomic uint64_t bytes_read;  /* bytes delivered by reads through this layer */
     _Atomic uint64_t n_reads;     /* read calls made */
@@ -39,7 +39,7 @@ struct hy_file {
 };
 
 /* Open a file for buffered reading. */
-int file_open(struct hy_file **out, const char *path);
+int file_open(struct file **out, const char *path);
 /* Open a file for direct reads: O_DIRECT on Linux, F_NOCACHE on macOS. The alignment
  * direct reads need is discovered (statx STATX_DIOALIGN where the kernel reports it, else
  * the device's logical block size, else 4096) and stored in f->align. Where the file system
@@ -48,7 +48,7 @@ int file_open(struct hy_file **out, const char *path);
  * gets a working file. ops->pread accepts any buffer, offset and length: unaligned reads
  * go through a bounce buffer (correct, slower, possibly short), aligned ones go straight
  * to the device. */
-int file_open_direct(struct hy_file **out, const char *path);
+int file_open_direct(struct file **out, const char *path);
 
 /* An (offset, length) widened to an alignment, for direct reads. GGUF tensor data is only
  * 32-byte aligned, so the runtime reads [off, off + len) as the wider [span.off,
@@ -74,7 +74,7 @@ uint32_t file_dio_align(int fd);
 int file_drop_cache(const char *path);
 
 /* A file over memory. copy: take a private copy of data (else data must outlive f). */
-int file_open_mem(struct hy_file **out, const void *data, size_t n, bool copy, const char *name);
+int file_open_mem(struct file **out, const void *data, size_t n, bool copy, const char *name);
 
 struct file_fault {
     uint64_t fail_nth;      /* the Nth read call (1-based) fails with fail_errno; 0 = never */
@@ -88,12 +88,12 @@ struct file_fault {
  * no descriptor (fd -1, so asynchronous queues use their thread backend for it) and
  * reports inner's direct flag and alignment, so callers widen reads as they would for
  * inner. */
-int file_open_fault(struct hy_file **out, struct hy_file *inner, const struct file_fault *spec);
+int file_open_fault(struct file **out, struct file *inner, const struct file_fault *spec);
 
 /* Read exactly n bytes at off: short reads are continued, EINTR retried. A range past the
  * end of the file is -EIO with a message naming the offset. Returns 0 or -errno. */
-int file_read_at(struct hy_file *f, void *buf, size_t n, uint64_t off);
+int file_read_at(struct file *f, void *buf, size_t n, uint64_t off);
 
-void file_close(struct hy_file *f);
+void file_close(struct file *f);
 
 #endif

@@ -57,7 +57,7 @@ static int run_one(const struct hy_iobench_params *p, enum hy_read_path path, bo
 int hy_iobench_run(const struct hy_iobench_params *p, hy_iobench_fn fn, void *user)
 {
     if (!p || !p->path) {
-        hy_err("no file");
+        set_error("no file");
         return -EINVAL;
     }
     if (p->create_bytes) {
@@ -65,7 +65,7 @@ int hy_iobench_run(const struct hy_iobench_params *p, hy_iobench_fn fn, void *us
         if (rc)
             return rc;
     }
-    struct hy_file *f;
+    struct file *f;
     int rc = file_open(&f, p->path); /* fail early, with the reason, on a bad file */
     if (rc)
         return rc;

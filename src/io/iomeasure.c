@@ -67,7 +67,7 @@ struct plan {
     uint64_t max_requests;  /* from max_bytes (or the file's size) */
     uint64_t start;         /* first block of a sequential run */
     uint64_t seed;          /* of the random offsets */
-    double deadline;        /* hy_now() limit, or 0 */
+    double deadline;        /* now_seconds() limit, or 0 */
 };
 
 static uint64_t next_rand(uint64_t *s)
@@ -90,7 +90,7 @@ static uint64_t plan_offset(const struct plan *pl, uint64_t i, uint64_t *rng)
 /* ---- synchronous readers (BUFFERED, DIRECT) -------------------------------------------- */
 
 struct sync_shared {
-    struct hy_file *f;
+    struct file *f;
     const struct plan *pl;
     _Atomic uint64_t next;  /* next request number */
     _Atomic int error;      /* first failure, -errno */
@@ -110,7 +110,7 @@ static void *sync_main(void *arg)
     struct sync_worker *w = arg;
     struct sync_shared *sh = w->sh;
     const struct plan *pl = sh->pl;
-    uint8_t *buf = hy_aligned_alloc(HY_MAX(sh->f->align, 4096), pl->block);
+    uint8_t *buf = aligned_malloc(HY_MAX(sh->f->align, 4096), pl->block);
     if (!buf) {
         int z = 0;
         atomic_compare_exchange_strong(&sh->error, &z, -ENOMEM);
@@ -121,10 +121,10 @@ static void *sync_main(void *arg)
         if (atomic_load(&sh->error))
             break;
         uint64_t i = atomic_fetch_add(&sh->next, 1);
-        if (i >= pl->max_requests || (pl->deadline && hy_now() > pl->deadline))
+        if (i >= pl->max_requests || (pl->deadline && now_seconds() > pl->deadline))
             break;
         uint64_t off = plan_offset(pl, i, &rng);
-        double t0 = hy_now();
+        double t0 = now_seconds();
         size_t done = 0;
         int err = 0;
         while (done < pl->block) {
@@ -146,7 +146,7 @@ static void *sync_main(void *arg)
         atomic_fetch_add(&sh->f->bytes_read, done);
         w->bytes += done;
         w->n++;
-        if (lat_push(&w->lat, (hy_now() - t0) * 1e6)) {
+        if (lat_push(&w->lat, (now_seconds() - t0) * 1e6)) {
             int z = 0;
             atomic_compare_exchange_strong(&sh->error, &z, -ENOMEM);
             break;
@@ -156,16 +156,16 @@ static void *sync_main(void *arg)
     return NULL;
 }
 
-static int measure_sync(struct hy_file *f, const struct plan *pl, uint32_t depth,
+static int measure_sync(struct file *f, const struct plan *pl, uint32_t depth,
                         struct io_measure_result *out, struct lat_vec *lat)
 {
     struct sync_shared sh = {.f = f, .pl = pl};
     struct sync_worker *w = calloc(depth, sizeof *w);
     if (!w) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
-    double t0 = hy_now();
+    double t0 = now_seconds();
     uint32_t started = 0;
     int rc = 0;
     for (uint32_t i = 0; i < depth; i++) {
@@ -173,7 +173,7 @@ static int measure_sync(struct hy_file *f, const struct plan *pl, uint32_t depth
         w[i].seed = pl->seed + i * 0x9e3779b97f4a7c15ull;
         int e = pthread_create(&w[i].tid, NULL, sync_main, &w[i]);
         if (e) {
-            hy_err("cannot start reader thread: %s", strerror(e));
+            set_error("cannot start reader thread: %s", strerror(e));
             rc = -e;
             atomic_store(&sh.error, -e);
             break;
@@ -182,11 +182,11 @@ static int measure_sync(struct hy_file *f, const struct plan *pl, uint32_t depth
     }
     for (uint32_t i = 0; i < started; i++)
         pthread_join(w[i].tid, NULL);
-    out->seconds = hy_now() - t0;
+    out->seconds = now_seconds() - t0;
     int err = atomic_load(&sh.error);
     if (err && !rc) {
         rc = err;
-        hy_err("%s: read at offset %llu failed: %s", f->path,
+        set_error("%s: read at offset %llu failed: %s", f->path,
                (unsigned long long)atomic_load(&sh.err_off), strerror(-err));
     }
     for (uint32_t i = 0; i < started; i++) {
@@ -194,7 +194,7 @@ static int measure_sync(struct hy_file *f, const struct plan *pl, uint32_t depth
         out->n_requests += w[i].n;
         for (size_t k = 0; !rc && k < w[i].lat.n; k++)
             if (lat_push(lat, w[i].lat.v[k])) {
-                hy_err("out of memory");
+                set_error("out of memory");
                 rc = -ENOMEM;
             }
         free(w[i].lat.v);
@@ -205,7 +205,7 @@ static int measure_sync(struct hy_file *f, const struct plan *pl, uint32_t depth
 
 /* ---- through the read queue (URING, THREADS) ------------------------------------------- */
 
-static int measure_queue(struct hy_file *f, const struct plan *pl, uint32_t depth,
+static int measure_queue(struct file *f, const struct plan *pl, uint32_t depth,
                          enum ioq_backend backend, struct io_measure_result *out,
                          struct lat_vec *lat)
 {
@@ -217,22 +217,22 @@ static int measure_queue(struct hy_file *f, const struct plan *pl, uint32_t dept
     int rc = ioq_new(&qp, &q);
     if (rc)
         return rc;
-    uint8_t *bufs = hy_aligned_alloc(HY_MAX(f->align, 4096), (size_t)depth * pl->block);
+    uint8_t *bufs = aligned_malloc(HY_MAX(f->align, 4096), (size_t)depth * pl->block);
     double *t_sub = calloc(depth, sizeof *t_sub);
     struct ioq_cqe *cq = calloc(depth, sizeof *cq);
     if (!bufs || !t_sub || !cq) {
-        hy_err("out of memory");
+        set_error("out of memory");
         rc = -ENOMEM;
         goto out;
     }
     uint64_t rng = pl->seed, issued = 0;
     struct ioq_req *batch = calloc(depth, sizeof *batch);
     if (!batch) {
-        hy_err("out of memory");
+        set_error("out of memory");
         rc = -ENOMEM;
         goto out;
     }
-    double t0 = hy_now();
+    double t0 = now_seconds();
     /* one request per slot; completed slots are refilled in one batch per reap */
     int nb = 0;
     for (uint32_t s = 0; s < depth && issued < pl->max_requests; s++, issued++) {
@@ -249,7 +249,7 @@ static int measure_queue(struct hy_file *f, const struct plan *pl, uint32_t dept
             rc = k;
             break;
         }
-        double now = hy_now();
+        double now = now_seconds();
         if (pl->deadline && now > pl->deadline)
             stop = true;
         nb = 0;
@@ -262,7 +262,7 @@ static int measure_queue(struct hy_file *f, const struct plan *pl, uint32_t dept
             out->bytes += cq[i].bytes;
             out->n_requests++;
             if (lat_push(lat, (now - t_sub[s]) * 1e6)) {
-                hy_err("out of memory");
+                set_error("out of memory");
                 rc = -ENOMEM;
                 break;
             }
@@ -277,7 +277,7 @@ static int measure_queue(struct hy_file *f, const struct plan *pl, uint32_t dept
             rc = ioq_submit_n(q, batch, nb);
     }
     free(batch);
-    out->seconds = hy_now() - t0;
+    out->seconds = now_seconds() - t0;
 out:
     ioq_free(q); /* waits for anything still in flight before the buffers go */
     free(bufs);
@@ -292,20 +292,20 @@ int io_measure(const struct io_measure_params *p, struct io_measure_result *out)
 {
     memset(out, 0, sizeof *out);
     if (!p || !p->path || !p->block) {
-        hy_err("no file or no block size");
+        set_error("no file or no block size");
         return -EINVAL;
     }
     if (p->io > IO_PATH_THREADS) {
-        hy_err("unknown read path %d", (int)p->io);
+        set_error("unknown read path %d", (int)p->io);
         return -EINVAL;
     }
     uint32_t depth = p->depth ? p->depth : 1;
     if (depth > IOQ_MAX_DEPTH) {
-        hy_err("depth %u above %u", depth, IOQ_MAX_DEPTH);
+        set_error("depth %u above %u", depth, IOQ_MAX_DEPTH);
         return -EINVAL;
     }
     bool direct = p->io != IO_PATH_BUFFERED;
-    struct hy_file *f = NULL;
+    struct file *f = NULL;
     int rc = 0;
     if (!direct || (rc = file_open_direct(&f, p->path)) == 0) {
         if (!direct || !f->direct) {
@@ -324,13 +324,13 @@ int io_measure(const struct io_measure_params *p, struct io_measure_result *out)
     if (rc)
         return rc;
     if (direct && f->direct && p->block % f->align) {
-        hy_err("block %u is not a multiple of the direct I/O alignment %u", p->block, f->align);
+        set_error("block %u is not a multiple of the direct I/O alignment %u", p->block, f->align);
         file_close(f);
         return -EINVAL;
     }
     struct plan pl = {.random = p->random, .block = p->block, .n_blocks = f->size / p->block};
     if (pl.n_blocks == 0) {
-        hy_err("%s: %llu bytes, smaller than one block of %u", p->path,
+        set_error("%s: %llu bytes, smaller than one block of %u", p->path,
                (unsigned long long)f->size, p->block);
         file_close(f);
         return -EINVAL;
@@ -339,11 +339,11 @@ int io_measure(const struct io_measure_params *p, struct io_measure_result *out)
     pl.max_requests = HY_MAX(limit / p->block, 1);
     if (!p->random)
         pl.max_requests = HY_MIN(pl.max_requests, pl.n_blocks); /* never re-read: stay cold */
-    pl.seed = (uint64_t)(hy_now() * 1e9) ^ (uint64_t)p->block << 32 ^ depth;
+    pl.seed = (uint64_t)(now_seconds() * 1e9) ^ (uint64_t)p->block << 32 ^ depth;
     uint64_t s = pl.seed;
     pl.start = next_rand(&s) % pl.n_blocks;
     if (p->max_seconds > 0)
-        pl.deadline = hy_now() + p->max_seconds;
+        pl.deadline = now_seconds() + p->max_seconds;
 
     struct lat_vec lat = {0};
     switch (p->io) {
@@ -398,16 +398,16 @@ int io_make_test_file(const char *path, uint64_t bytes)
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         int e = errno;
-        hy_err("cannot create %s: %s", path, strerror(e));
+        set_error("cannot create %s: %s", path, strerror(e));
         return -e;
     }
 #if defined(__APPLE__)
     direct = fcntl(fd, F_NOCACHE, 1) == 0;
 #endif
     uint32_t align = direct ? file_dio_align(fd) : 1;
-    uint8_t *buf = hy_aligned_alloc(HY_MAX(align, 4096), chunk);
+    uint8_t *buf = aligned_malloc(HY_MAX(align, 4096), chunk);
     int rc = buf ? 0 : -ENOMEM;
-    uint64_t rng = (uint64_t)(uintptr_t)buf ^ (uint64_t)(hy_now() * 1e9);
+    uint64_t rng = (uint64_t)(uintptr_t)buf ^ (uint64_t)(now_seconds() * 1e9);
     for (uint64_t done = 0; !rc && done < bytes;) {
         size_t n = (size_t)HY_MIN((uint64_t)chunk, bytes - done);
         uint64_t *w = (uint64_t *)buf;
@@ -432,7 +432,7 @@ int io_make_test_file(const char *path, uint64_t bytes)
     if (!rc && !direct)
         rc = file_drop_cache(path); /* so the measurement that follows reads the device */
     if (rc) {
-        hy_err("writing %s: %s", path, strerror(-rc));
+        set_error("writing %s: %s", path, strerror(-rc));
         unlink(path);
     }
     return rc;

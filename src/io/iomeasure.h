@@ -33,7 +33,7 @@ struct io_measure_result {
     double lat_avg_us, lat_p99_us;   /* per request, submission to completion */
 };
 
-/* Measure one configuration. Returns 0 or a negative status (hy_err says why). */
+/* Measure one configuration. Returns 0 or a negative status (set_error says why). */
 int io_measure(const struct io_measure_params *p, struct io_measure_result *out);
 
 /* Create a file of `bytes` random bytes written with direct I/O, so that a following

@@ -143,7 +143,7 @@ static enum step ctx_fail(struct ioq_ctx *c, int err)
  * round: the attempt was a raw direct read, whose continuation must start aligned. */
 static enum step ctx_step(struct ioq_ctx *c, int64_t res, uint32_t eio_retries, bool round)
 {
-    struct hy_file *f = c->r.file;
+    struct file *f = c->r.file;
     atomic_fetch_add(&f->n_reads, 1);
     if (res == -EAGAIN || res == -EINTR) {
         if (++c->again > IOQ_MAX_AGAIN)
@@ -190,7 +190,7 @@ static enum step ctx_step(struct ioq_ctx *c, int64_t res, uint32_t eio_retries, 
 
 static void ctx_run_sync(struct ioq_ctx *c, uint32_t eio_retries)
 {
-    struct hy_file *f = c->r.file;
+    struct file *f = c->r.file;
     for (;;) {
         int64_t res = f->ops->pread(f, (uint8_t *)c->r.buf + c->done, c->r.len - c->done,
                                     c->r.off + c->done);
@@ -227,13 +227,13 @@ static int threads_start(struct ioq *q)
     uint32_t n = q->p.depth;
     q->threads = calloc(n, sizeof *q->threads);
     if (!q->threads) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
         int e = pthread_create(&q->threads[i], NULL, worker_main, q);
         if (e) {
-            hy_err("cannot start I/O thread %u of %u: %s", i + 1, n, strerror(e));
+            set_error("cannot start I/O thread %u of %u: %s", i + 1, n, strerror(e));
             if (i == 0) { /* none running: forget the attempt so a later submit retries */
                 free(q->threads);
                 q->threads = NULL;
@@ -308,7 +308,7 @@ static int uring_flush(struct ioq *q)
         } else if (r == -EAGAIN || r == -EBUSY) {
             break; /* the kernel is short of resources: try again after reaping */
         } else {
-            hy_err("io_uring_submit: %s", strerror(-r));
+            set_error("io_uring_submit: %s", strerror(-r));
             return r;
         }
     }
@@ -410,7 +410,7 @@ static int wait_some(struct ioq *q)
             if (r >= 0)
                 q->unsubmitted -= HY_MIN((uint32_t)r, q->unsubmitted);
             else if (r != -EINTR && r != -EAGAIN && r != -EBUSY) {
-                hy_err("io_uring_submit_and_wait: %s", strerror(-r));
+                set_error("io_uring_submit_and_wait: %s", strerror(-r));
                 return r;
             }
             return 0;
@@ -426,7 +426,7 @@ static int wait_some(struct ioq *q)
             r = io_uring_wait_cqe(&q->ring, &cqe);
         }
         if (r < 0 && r != -EINTR && r != -EAGAIN) {
-            hy_err("io_uring_wait_cqe: %s", strerror(-r));
+            set_error("io_uring_wait_cqe: %s", strerror(-r));
             return r;
         }
         return 0;
@@ -463,12 +463,12 @@ int ioq_new(const struct ioq_params *p, struct ioq **out)
     *out = NULL;
     struct ioq_params d = p ? *p : ioq_default_params();
     if (d.depth == 0 || d.depth > IOQ_MAX_DEPTH) {
-        hy_err("depth %u out of range 1..%u", d.depth, IOQ_MAX_DEPTH);
+        set_error("depth %u out of range 1..%u", d.depth, IOQ_MAX_DEPTH);
         return -EINVAL;
     }
     struct ioq *q = calloc(1, sizeof *q);
     if (!q) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     q->p = d;
@@ -486,7 +486,7 @@ int ioq_new(const struct ioq_params *p, struct ioq **out)
             q->have_ring = true;
             q->backend = IOQ_URING;
         } else if (d.backend == IOQ_URING) {
-            hy_err("io_uring unavailable: %s", strerror(-r));
+            set_error("io_uring unavailable: %s", strerror(-r));
             ioq_free(q);
             return -ENOSYS;
         } else {
@@ -495,7 +495,7 @@ int ioq_new(const struct ioq_params *p, struct ioq **out)
         }
 #else
         if (d.backend == IOQ_URING) {
-            hy_err("built without io_uring (liburing)");
+            set_error("built without io_uring (liburing)");
             ioq_free(q);
             return -ENOSYS;
         }
@@ -515,22 +515,22 @@ int ioq_new(const struct ioq_params *p, struct ioq **out)
 /* Is r a request we can serve? Sets *threads to the backend that would serve it. */
 static int req_check(struct ioq *q, const struct ioq_req *r, bool *threads)
 {
-    struct hy_file *f = r->file;
+    struct file *f = r->file;
     size_t need = r->need ? r->need : r->len;
     uint64_t end;
     if (!f || (!r->buf && r->len) || need > r->len ||
         (r->prio != IOQ_DEMAND && r->prio != IOQ_PREFETCH)) {
-        hy_err("bad request (file %p, buf %p, len %zu, need %zu)", (void *)f, r->buf, r->len,
+        set_error("bad request (file %p, buf %p, len %zu, need %zu)", (void *)f, r->buf, r->len,
                r->need);
         return -EINVAL;
     }
-    if (hy_add_overflow(r->off, r->len, &end)) {
-        hy_err("read of %zu bytes at offset %llu overflows", r->len, (unsigned long long)r->off);
+    if (add_overflow_u64(r->off, r->len, &end)) {
+        set_error("read of %zu bytes at offset %llu overflows", r->len, (unsigned long long)r->off);
         return -EOVERFLOW;
     }
     if (f->direct && f->align > 1 &&
         (((uintptr_t)r->buf | r->off | r->len) & (uint64_t)(f->align - 1))) {
-        hy_err("%s: read of %zu bytes at offset %llu into %p is not aligned to %u for direct "
+        set_error("%s: read of %zu bytes at offset %llu into %p is not aligned to %u for direct "
                "I/O (widen it with file_widen)",
                f->path, r->len, (unsigned long long)r->off, r->buf, f->align);
         return -EINVAL;
@@ -557,7 +557,7 @@ int ioq_submit_n(struct ioq *q, const struct ioq_req *reqs, int n)
         if (c) {
             q->free_ctx = c->next;
         } else if (!(c = malloc(sizeof *c))) {
-            hy_err("out of memory");
+            set_error("out of memory");
             rc = -ENOMEM;
             break;
         }
@@ -606,7 +606,7 @@ int ioq_reap(struct ioq *q, struct ioq_cqe *out, int max, int min)
                                         .err_off = c->err_off, .eof = c->eof};
             if (c->status && !reported) {
                 reported = true;
-                hy_err("%s: read of %zu bytes at offset %llu failed at offset %llu: %s",
+                set_error("%s: read of %zu bytes at offset %llu failed at offset %llu: %s",
                        c->r.file->path, c->r.len, (unsigned long long)c->r.off,
                        (unsigned long long)c->err_off,
                        c->eof ? "unexpected end of file" : strerror(-c->status));

@@ -55,7 +55,7 @@ struct ioq_params {
 struct ioq_params ioq_default_params(void);
 
 struct ioq_req {
-    struct hy_file *file;
+    struct file *file;
     void *buf;              /* len bytes; for a direct file, buf, off and len must be
                                multiples of file->align (widen with file_widen) */
     size_t len;             /* bytes to read */

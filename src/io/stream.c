@@ -43,7 +43,7 @@ struct sslot {
 };
 
 struct streamer {
-    struct hy_file *f;
+    struct file *f;
     bool own_file;
     struct ioq *q;
     struct stream_params p;
@@ -89,7 +89,7 @@ static int layout(struct streamer *s, struct stream_tensor *t, int n_t)
     int n_units = 0;
     for (int i = 0; i < n_t; i++) {
         if (t[i].unit < 0 || t[i].len == 0) {
-            hy_err("bad stream tensor %d", i);
+            set_error("bad stream tensor %d", i);
             return -EINVAL;
         }
         n_units = HY_MAX(n_units, t[i].unit + 1);
@@ -99,7 +99,7 @@ static int layout(struct streamer *s, struct stream_tensor *t, int n_t)
     struct stream_tensor **order = malloc(sizeof *order * (size_t)HY_MAX(n_t, 1));
     if (!s->u || !order) {
         free(order);
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     for (int i = 0; i < n_units; i++)
@@ -118,7 +118,7 @@ static int layout(struct streamer *s, struct stream_tensor *t, int n_t)
         } else {
             if (u->n_ext == STREAM_MAX_EXT) {
                 free(order);
-                hy_err("unit %d has more than %d separate pieces", x->unit, STREAM_MAX_EXT);
+                set_error("unit %d has more than %d separate pieces", x->unit, STREAM_MAX_EXT);
                 return -EINVAL;
             }
             u->ext[u->n_ext++] = (struct extent){.off = x->off, .len = x->len};
@@ -129,7 +129,7 @@ static int layout(struct streamer *s, struct stream_tensor *t, int n_t)
         struct sunit *u = &s->u[i];
         if (!u->n_ext) {
             free(order);
-            hy_err("unit %d has no tensors", i);
+            set_error("unit %d has no tensors", i);
             return -EINVAL;
         }
         uint64_t off = 0;
@@ -312,7 +312,7 @@ static int stream_init(struct streamer *s, struct stream_tensor *t, int n_t, con
     if (rc)
         return rc;
     if (s->p.max_slot_bytes && s->slot_bytes > s->p.max_slot_bytes) {
-        hy_err("a streamed unit needs %llu bytes, more than the %llu-byte slots planned",
+        set_error("a streamed unit needs %llu bytes, more than the %llu-byte slots planned",
                (unsigned long long)s->slot_bytes, (unsigned long long)s->p.max_slot_bytes);
         return -ENOMEM;
     }
@@ -320,7 +320,7 @@ static int stream_init(struct streamer *s, struct stream_tensor *t, int n_t, con
     s->pool_bytes = s->slot_bytes * (uint64_t)s->p.n_slots;
     void *pool = mmap(NULL, s->pool_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (pool == MAP_FAILED) {
-        hy_err("cannot allocate the streaming pool (%llu bytes)", (unsigned long long)s->pool_bytes);
+        set_error("cannot allocate the streaming pool (%llu bytes)", (unsigned long long)s->pool_bytes);
         return -ENOMEM;
     }
     s->pool = pool;
@@ -341,20 +341,20 @@ static int stream_init(struct streamer *s, struct stream_tensor *t, int n_t, con
     pthread_cond_init(&s->cv_done, NULL);
     pthread_cond_init(&s->cv_work, NULL);
     if ((rc = pthread_create(&s->io, NULL, io_main, s))) {
-        hy_err("cannot start the I/O thread: %s", strerror(rc));
+        set_error("cannot start the I/O thread: %s", strerror(rc));
         return -rc;
     }
     s->io_started = true;
     return 0;
 }
 
-int stream_new_file(struct streamer **out, struct hy_file *f, struct stream_tensor *t, int n_t,
+int stream_new_file(struct streamer **out, struct file *f, struct stream_tensor *t, int n_t,
                     const struct stream_params *p)
 {
     *out = NULL;
     struct streamer *s = calloc(1, sizeof *s);
     if (!s) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     s->f = f;
@@ -370,7 +370,7 @@ int stream_new_file(struct streamer **out, struct hy_file *f, struct stream_tens
 int stream_new(struct streamer **out, const char *path, struct stream_tensor *t, int n_t,
                const struct stream_params *p)
 {
-    struct hy_file *f;
+    struct file *f;
     *out = NULL;
     int rc = file_open_direct(&f, path);
     if (rc)
@@ -414,7 +414,7 @@ uint64_t stream_pool_bytes(const struct streamer *s) { return s->pool_bytes; }
 const uint8_t *stream_acquire(struct streamer *s, int ui)
 {
     if (ui < 0 || ui >= s->n_units) {
-        hy_err("no streaming unit %d", ui);
+        set_error("no streaming unit %d", ui);
         return NULL;
     }
     struct sunit *u = &s->u[ui];
@@ -430,12 +430,12 @@ const uint8_t *stream_acquire(struct streamer *s, int ui)
         char msg[256];
         snprintf(msg, sizeof msg, "%s", s->fatal_msg);
         pthread_mutex_unlock(&s->mu);
-        hy_err("streaming weights failed: %s", msg);
+        set_error("streaming weights failed: %s", msg);
         return NULL;
     }
     s->cursor = ui;
     if (u->st != U_READY) {
-        double t0 = hy_now();
+        double t0 = now_seconds();
         if (u->st == U_FAILED)
             u->st = U_IDLE; /* a later pass may try again */
         s->demand = ui;
@@ -443,13 +443,13 @@ const uint8_t *stream_acquire(struct streamer *s, int ui)
         while ((u->st == U_IDLE || u->st == U_INFLIGHT) && !s->fatal)
             pthread_cond_wait(&s->cv_done, &s->mu);
         s->demand = -1;
-        s->stall_s += hy_now() - t0;
+        s->stall_s += now_seconds() - t0;
     }
     if (u->st != U_READY) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", s->fatal ? s->fatal_msg : u->errmsg);
         pthread_mutex_unlock(&s->mu);
-        hy_err("streaming weights failed: %s", msg);
+        set_error("streaming weights failed: %s", msg);
         return NULL;
     }
     u->pins++;

@@ -46,7 +46,7 @@ struct stream_params stream_default_params(void);
 int stream_new(struct streamer **out, const char *path, struct stream_tensor *t, int n_t,
                const struct stream_params *p);
 /* Same with an already opened file (tests pass fault-injection files); f is borrowed. */
-int stream_new_file(struct streamer **out, struct hy_file *f, struct stream_tensor *t, int n_t,
+int stream_new_file(struct streamer **out, struct file *f, struct stream_tensor *t, int n_t,
                     const struct stream_params *p);
 void stream_free(struct streamer *s);
 
@@ -55,7 +55,7 @@ uint64_t stream_slot_bytes(const struct streamer *s);
 uint64_t stream_pool_bytes(const struct streamer *s);
 
 /* The slot holding unit u, once all of it is in memory; blocks until then. The unit stays
- * pinned until a stream_release for each acquire. NULL on a read error (hy_err says
+ * pinned until a stream_release for each acquire. NULL on a read error (set_error says
  * which). */
 const uint8_t *stream_acquire(struct streamer *s, int u);
 /* One acquire of unit u is over: once none is left, its slot may be refilled. */

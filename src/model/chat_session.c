@@ -71,12 +71,12 @@ int hy_chat_new(hy_session *s, const char *tmpl, const char *system, hy_chat **o
 {
     *out = NULL;
     if (!s->m->tok) {
-        hy_err("the model has no tokenizer");
+        set_error("the model has no tokenizer");
         return -EINVAL;
     }
     hy_chat *c = calloc(1, sizeof *c);
     if (!c) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     c->s = s;
@@ -89,7 +89,7 @@ int hy_chat_new(hy_session *s, const char *tmpl, const char *system, hy_chat **o
         rc = set_done(c, "", 0);
     if (rc) {
         if (rc == -ENOMEM)
-            hy_err("out of memory");
+            set_error("out of memory");
         hy_chat_free(c);
         return rc;
     }
@@ -148,7 +148,7 @@ static int eval_part(hy_chat *c, const struct chat_rendered *r, size_t from, boo
         *n_new = n;
 out:
     if (rc == -ENOMEM)
-        hy_err("out of memory");
+        set_error("out of memory");
     free(plain);
     free(ids);
     return rc;
@@ -161,7 +161,7 @@ int hy_chat_user(hy_chat *c, const char *text, int *n_new)
         *n_new = 0;
     int rc = msgs_add(c, "user", text);
     if (rc) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return rc;
     }
     struct chat_rendered r;
@@ -200,7 +200,7 @@ int hy_chat_assistant(hy_chat *c, const char *text)
     if (d)
         c->done = d;
     if (!d || msgs_add(c, "assistant", text)) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     memcpy(d + c->done_len, text, n + 1);

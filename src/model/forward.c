@@ -25,7 +25,7 @@ struct fwd {
     int pos0;              /* position of the first */
     const struct layer *L; /* current layer */
     struct rope_cfg rope;
-    hy_half *kc, *vc;      /* this layer's KV cache */
+    fp16_t *kc, *vc;      /* this layer's KV cache */
     int n_out;             /* rows that need logits */
     int out0;              /* first of them */
 };
@@ -62,7 +62,7 @@ static int mm_w(struct fwd *f, const float *x, int64_t ldx, const struct mmw *w,
         if (t->data)
             continue;
         if (t->unit < 0) {
-            hy_err("tensor %s has no data in memory", t->name);
+            set_error("tensor %s has no data in memory", t->name);
             return -EIO;
         }
         for (int c = 0; c < t->n_chunks; c++) {
@@ -196,7 +196,7 @@ static int embed(struct fwd *f, const hy_token *toks)
     int64_t E = f->hp->n_embd;
     for (int t = 0; t < f->n; t++) {
         if (toks[t] < 0 || toks[t] >= (hy_token)e->ne[1]) {
-            hy_err("token id %d is out of range (vocabulary of %lld)", toks[t], (long long)e->ne[1]);
+            set_error("token id %d is out of range (vocabulary of %lld)", toks[t], (long long)e->ne[1]);
             return -EINVAL;
         }
         struct wmat w = tensor_wmat(e, e->data);
@@ -257,11 +257,11 @@ int forward_batch(hy_session *s, const hy_token *toks, int n, bool want_all)
     const hy_model *m = s->m;
     const struct hparams *hp = &m->hp;
     if (n < 1 || (uint32_t)n > s->n_batch) {
-        hy_err("batch of %d tokens (1 to %u allowed)", n, s->n_batch);
+        set_error("batch of %d tokens (1 to %u allowed)", n, s->n_batch);
         return -EINVAL;
     }
     if ((uint32_t)(s->n_past + n) > s->n_ctx) {
-        hy_err("context full: %d + %d tokens exceed the context of %u", s->n_past, n, s->n_ctx);
+        set_error("context full: %d + %d tokens exceed the context of %u", s->n_past, n, s->n_ctx);
         return -ENOSPC;
     }
     struct fwd f = {.s = s, .m = m, .hp = hp, .n = n, .pos0 = s->n_past};

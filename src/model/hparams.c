@@ -10,8 +10,8 @@
 
 static const struct {
     const char *name;
-    enum hy_arch arch;
-    enum hy_rope_type rope;
+    enum model_arch arch;
+    enum rope_type rope;
 } g_archs[] = {
     {"llama", HY_ARCH_LLAMA, HY_ROPE_NORM},
     {"qwen2", HY_ARCH_QWEN2, HY_ROPE_NEOX},
@@ -20,7 +20,7 @@ static const struct {
     {"qwen3moe", HY_ARCH_QWEN3MOE, HY_ROPE_NEOX},
 };
 
-const char *hy_arch_name(enum hy_arch a)
+const char *arch_to_name(enum model_arch a)
 {
     for (size_t i = 0; i < sizeof g_archs / sizeof g_archs[0]; i++)
         if (g_archs[i].arch == a)
@@ -48,22 +48,22 @@ static int get_u32(const struct gguf *g, const struct hparams *hp, const char *s
         if (gguf_get_arr(g, key, &et, &n) == 0 && n > 0 && (et == GGUF_U32 || et == GGUF_I32)) {
             const uint32_t *v = gguf_get_arr_data(g, key);
             if (et == GGUF_I32 && (int32_t)v[0] < 0) {
-                hy_err("%s: negative value %d", key, (int32_t)v[0]);
+                set_error("%s: negative value %d", key, (int32_t)v[0]);
                 return -EINVAL;
             }
             for (uint64_t i = 1; i < n; i++)
                 if (v[i] != v[0]) {
-                    hy_err("%s: per-layer values differ (unsupported)", key);
+                    set_error("%s: per-layer values differ (unsupported)", key);
                     return -EINVAL;
                 }
             *out = v[0];
             return 0;
         }
-        hy_err("%s: not an unsigned integer", key);
+        set_error("%s: not an unsigned integer", key);
         return rc;
     }
     if (rc == -ENOENT && required) {
-        hy_err("missing metadata key %s", key);
+        set_error("missing metadata key %s", key);
         return rc;
     }
     return rc == -ENOENT ? 0 : rc;
@@ -74,7 +74,7 @@ static int get_f32(const struct gguf *g, const struct hparams *hp, const char *s
     char key[128];
     int rc = gguf_get_f32(g, akey(hp, suffix, key, sizeof key), out);
     if (rc == -EINVAL) {
-        hy_err("%s: not a number", key);
+        set_error("%s: not a number", key);
         return rc;
     }
     return 0;
@@ -85,7 +85,7 @@ int hparams_load(struct hparams *hp, const struct gguf *g)
     memset(hp, 0, sizeof *hp);
     const char *arch = gguf_get_str(g, "general.architecture", NULL);
     if (!arch) {
-        hy_err("missing general.architecture");
+        set_error("missing general.architecture");
         return -EINVAL;
     }
     snprintf(hp->arch_name, sizeof hp->arch_name, "%s", arch);
@@ -131,11 +131,11 @@ int hparams_load(struct hparams *hp, const struct gguf *g)
     else if ((st && !strcmp(st, "linear")) || (!st && factor > 0 && factor != 1))
         hp->rope_scaling = HY_ROPE_SCALING_LINEAR;
     else if (st && strcmp(st, "none")) {
-        hy_err("rope scaling type '%s' is not supported", st);
+        set_error("rope scaling type '%s' is not supported", st);
         return -EINVAL;
     }
     if (hp->rope_scaling == HY_ROPE_SCALING_YARN) {
-        hy_err("YaRN rope scaling is not supported yet");
+        set_error("YaRN rope scaling is not supported yet");
         return -EINVAL;
     }
     if (hp->rope_scaling == HY_ROPE_SCALING_LINEAR && factor > 0)
@@ -148,12 +148,12 @@ int hparams_load(struct hparams *hp, const struct gguf *g)
     if (!hp->n_head_kv)
         hp->n_head_kv = hp->n_head;
     if (!hp->n_head || hp->n_head % hp->n_head_kv) {
-        hy_err("head_count %u is not a multiple of head_count_kv %u", hp->n_head, hp->n_head_kv);
+        set_error("head_count %u is not a multiple of head_count_kv %u", hp->n_head, hp->n_head_kv);
         return -EINVAL;
     }
     if (!hp->head_dim_k) {
         if (hp->n_embd % hp->n_head) {
-            hy_err("embedding_length %u is not a multiple of head_count %u", hp->n_embd, hp->n_head);
+            set_error("embedding_length %u is not a multiple of head_count %u", hp->n_embd, hp->n_head);
             return -EINVAL;
         }
         hp->head_dim_k = hp->n_embd / hp->n_head;
@@ -176,7 +176,7 @@ int hparams_load(struct hparams *hp, const struct gguf *g)
         hp->n_expert > 4096 || hp->n_expert_used > hp->n_expert || hp->n_vocab > (1u << 24) ||
         (hp->n_expert && !hp->n_expert_used) || hp->n_ff_exp > (1u << 24) ||
         !(hp->norm_eps > 0) || !isfinite(hp->rope_freq_base) || hp->rope_freq_base <= 0) {
-        hy_err("implausible hyper-parameters (n_embd %u, n_layer %u, n_head %u, head_dim %u, "
+        set_error("implausible hyper-parameters (n_embd %u, n_layer %u, n_head %u, head_dim %u, "
                "n_rot %u, n_ff %u, experts %u/%u, n_vocab %u)",
                hp->n_embd, hp->n_layer, hp->n_head, hp->head_dim_k, hp->n_rot, hp->n_ff,
                hp->n_expert_used, hp->n_expert, hp->n_vocab);

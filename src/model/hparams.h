@@ -10,7 +10,7 @@
 
 struct gguf;
 
-enum hy_arch {
+enum model_arch {
     HY_ARCH_UNKNOWN = 0,
     HY_ARCH_LLAMA,      /* Llama 2/3, Mistral, TinyLlama, SmolLM; Mixtral when n_expert > 0 */
     HY_ARCH_QWEN2,      /* q/k/v bias, neox rope */
@@ -19,11 +19,11 @@ enum hy_arch {
     HY_ARCH_QWEN3MOE,   /* experts, q/k norms */
 };
 
-enum hy_rope_type { HY_ROPE_NORM = 0, HY_ROPE_NEOX = 2 };
-enum hy_rope_scaling { HY_ROPE_SCALING_NONE = 0, HY_ROPE_SCALING_LINEAR, HY_ROPE_SCALING_YARN };
+enum rope_type { HY_ROPE_NORM = 0, HY_ROPE_NEOX = 2 };
+enum rope_scaling { HY_ROPE_SCALING_NONE = 0, HY_ROPE_SCALING_LINEAR, HY_ROPE_SCALING_YARN };
 
 struct hparams {
-    enum hy_arch arch;
+    enum model_arch arch;
     char arch_name[32];
     uint32_t n_vocab;        /* from the token list or "{arch}.vocab_size" */
     uint32_t n_ctx_train;
@@ -40,17 +40,17 @@ struct hparams {
     bool expert_weights_norm;/* renormalise the top-k router weights (qwen3moe: norm_topk_prob) */
     float norm_eps;          /* RMSNorm epsilon */
     uint32_t n_rot;          /* rope.dimension_count, default head_dim_k */
-    enum hy_rope_type rope_type;
+    enum rope_type rope_type;
     float rope_freq_base;
     float rope_freq_scale;   /* 1 / rope.scaling.factor for linear scaling, else 1 */
-    enum hy_rope_scaling rope_scaling;
+    enum rope_scaling rope_scaling;
     uint32_t n_ctx_orig;     /* rope.scaling.original_context_length */
 };
 
 /* Read and check hyper-parameters (every count checked for sanity). Returns 0 or a
- * negative status with hy_err set. */
+ * negative status with set_error set. */
 int hparams_load(struct hparams *hp, const struct gguf *g);
-const char *hy_arch_name(enum hy_arch a);
+const char *arch_to_name(enum model_arch a);
 
 /* Bytes of F16 KV cache per token of context. */
 uint64_t hparams_kv_bytes_per_token(const struct hparams *hp);

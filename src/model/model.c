@@ -51,7 +51,7 @@ static int bind(hy_model *m, struct tensor **out, int layer, const char *suffix,
     *out = t;
     if (!t) {
         if (required) {
-            hy_err("missing tensor %s", name);
+            set_error("missing tensor %s", name);
             return -EINVAL;
         }
         return 0;
@@ -59,19 +59,19 @@ static int bind(hy_model *m, struct tensor **out, int layer, const char *suffix,
     int64_t want[4] = {ne0, ne1 ? ne1 : 1, ne2 ? ne2 : 1, 1};
     for (int d = 0; d < 4; d++)
         if ((want[d] && t->ne[d] != want[d]) || (!want[d] && d > 0 && t->ne[d] != 1)) {
-            hy_err("tensor %s has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
+            set_error("tensor %s has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
                    "], expected [%" PRId64 ", %" PRId64 ", %" PRId64 "]",
                    name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], ne0, ne1, ne2);
             return -EINVAL;
         }
-    const struct hy_type_info *ti = type_info(t->type);
+    const struct type_info *ti = type_info(t->type);
     bool vec = t->ne[1] == 1 && t->ne[2] == 1;
     if (vec && t->type != HY_TYPE_F32) {
-        hy_err("tensor %s: 1-D tensors must be F32 (got %s)", name, ti->name);
+        set_error("tensor %s: 1-D tensors must be F32 (got %s)", name, ti->name);
         return -EINVAL;
     }
     if (!vec && !quant_kernels(t->type)) {
-        hy_err("tensor %s: type %s is not supported for compute", name, ti->name);
+        set_error("tensor %s: type %s is not supported for compute", name, ti->name);
         return -EINVAL;
     }
     return 0;
@@ -85,15 +85,15 @@ static int bind_all(hy_model *m)
     int64_t od = (int64_t)hp->n_head * hp->head_dim_v;
     int rc;
     if (hp->arch == HY_ARCH_UNKNOWN) {
-        hy_err("architecture '%s' is not supported (llama, qwen2, qwen3 are)", hp->arch_name);
+        set_error("architecture '%s' is not supported (llama, qwen2, qwen3 are)", hp->arch_name);
         return -ENOTSUP;
     }
     if (hp->n_expert) {
-        hy_err("mixture-of-experts models (%u experts) are not supported yet", hp->n_expert);
+        set_error("mixture-of-experts models (%u experts) are not supported yet", hp->n_expert);
         return -ENOTSUP;
     }
     if (hp->head_dim_k > 1024 || hp->head_dim_v > 1024) {
-        hy_err("head dimension %u is larger than 1024", HY_MAX(hp->head_dim_k, hp->head_dim_v));
+        set_error("head dimension %u is larger than 1024", HY_MAX(hp->head_dim_k, hp->head_dim_v));
         return -EINVAL;
     }
     if ((rc = bind(m, &m->tok_embd, -1, "token_embd.weight", true, E, V, 0)) ||
@@ -133,13 +133,13 @@ static int tensors_init(hy_model *m)
     m->n_tensors = (int)n;
     m->tensors = calloc(n ? (size_t)n : 1, sizeof *m->tensors);
     if (!m->tensors) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     for (int64_t i = 0; i < n; i++) {
         const struct gguf_tensor *g = gguf_tensor(m->gguf, i);
         struct tensor *t = &m->tensors[i];
-        const struct hy_type_info *ti = type_info(g->type);
+        const struct type_info *ti = type_info(g->type);
         t->name = g->name;
         t->type = g->type;
         for (int d = 0; d < 4; d++)
@@ -184,7 +184,7 @@ static int load_arena(hy_model *m)
     struct ioq *q = NULL;
     int rc = -ENOMEM, n_runs = 0;
     if (!order || !runs) {
-        hy_err("out of memory");
+        set_error("out of memory");
         goto out;
     }
     for (int i = 0; i < m->n_tensors; i++)
@@ -215,7 +215,7 @@ static int load_arena(hy_model *m)
                     pl->compute_bytes;
     if (held > pl->ram_budget) {
         char a[32], b[32];
-        hy_err("the plan does not fit its budget once laid out (%s needed, budget %s)",
+        set_error("the plan does not fit its budget once laid out (%s needed, budget %s)",
                hy_format_size(held, a, sizeof a), hy_format_size(pl->ram_budget, b, sizeof b));
         rc = -ENOMEM;
         goto out;
@@ -226,7 +226,7 @@ static int load_arena(hy_model *m)
     void *a = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (a == MAP_FAILED) {
         char b[32];
-        hy_err("cannot allocate %s for resident weights", hy_format_size(total, b, sizeof b));
+        set_error("cannot allocate %s for resident weights", hy_format_size(total, b, sizeof b));
         rc = -ENOMEM;
         goto out;
     }
@@ -264,10 +264,10 @@ static int load_arena(hy_model *m)
         }
         for (int j = 0; j < k; j++)
             if (cq[j].status && !rc) {
-                char why[256]; /* hy_err must not format its own buffer into itself */
+                char why[256]; /* set_error must not format its own buffer into itself */
                 snprintf(why, sizeof why, "%s", hy_last_error());
                 rc = cq[j].status;
-                hy_err("loading weights: %s", why);
+                set_error("loading weights: %s", why);
             }
     }
     if (rc)
@@ -294,7 +294,7 @@ static int map_file(hy_model *m)
     void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, m->file->fd, 0);
     if (p == MAP_FAILED) {
         int e = errno;
-        hy_err("cannot map the model file: %s", strerror(e));
+        set_error("cannot map the model file: %s", strerror(e));
         return -e;
     }
     m->map = p;
@@ -367,7 +367,7 @@ static int start_streamer(hy_model *m)
         m->unit_off[k] = st[k].unit_off;
 out:
     if (rc == -ENOMEM)
-        hy_err("out of memory");
+        set_error("out of memory");
     free(order);
     free(st);
     return rc;
@@ -447,7 +447,7 @@ int hy_model_load(const char *path, const struct hy_model_params *params, hy_mod
     return model_load_file(path, params, NULL, out);
 }
 
-int model_load_file(const char *path, const struct hy_model_params *params, struct hy_file *dfile,
+int model_load_file(const char *path, const struct hy_model_params *params, struct file *dfile,
                     hy_model **out)
 {
     *out = NULL;
@@ -455,13 +455,13 @@ int model_load_file(const char *path, const struct hy_model_params *params, stru
     hy_model *m = calloc(1, sizeof *m);
     if (!m) {
         file_close(dfile);
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     pthread_mutex_init(&m->stream_mu, NULL);
     m->params = params ? *params : hy_model_default_params();
     m->dfile = dfile;
-    m->n_threads = m->params.n_threads > 0 ? m->params.n_threads : hy_cpu()->n_cpus;
+    m->n_threads = m->params.n_threads > 0 ? m->params.n_threads : cpu_features()->n_cpus;
     int rc = -ENOMEM;
     if (!(m->path = strdup(path)))
         goto fail;
@@ -477,7 +477,7 @@ int model_load_file(const char *path, const struct hy_model_params *params, stru
         (rc = tokenizer_load(&m->tok, m->gguf)))
         goto fail;
     if (m->params.vocab_only && !m->tok) {
-        hy_err("the file has no tokenizer (tokenizer.ggml.model)");
+        set_error("the file has no tokenizer (tokenizer.ggml.model)");
         rc = -EINVAL;
         goto fail;
     }
@@ -648,7 +648,7 @@ static int need_tok(const hy_model *m)
 {
     if (m->tok)
         return 0;
-    hy_err("the model has no tokenizer");
+    set_error("the model has no tokenizer");
     return -EINVAL;
 }
 

@@ -16,14 +16,14 @@
 #include <stdint.h>
 
 struct gguf;
-struct hy_file;
+struct file;
 struct tokenizer;
 struct hy_plan;
 struct streamer;
 
 struct tensor {
     const char *name;        /* owned by the gguf */
-    uint32_t type;           /* enum hy_type */
+    uint32_t type;           /* enum qtype */
     int64_t ne[4];           /* elements per dimension, innermost first */
     uint64_t nbytes;
     uint64_t file_off;       /* absolute offset of the data in the model file */
@@ -50,7 +50,7 @@ struct layer {
 
 struct hy_model {
     char *path;
-    struct hy_file *file;          /* buffered: header, embedding rows, resident loads */
+    struct file *file;          /* buffered: header, embedding rows, resident loads */
     struct gguf *gguf;
     struct hparams hp;
     struct tokenizer *tok;
@@ -67,7 +67,7 @@ struct hy_model {
 
     struct hy_plan *plan;          /* NULL for vocab-only models */
     struct hy_profile prof;        /* the hardware figures the plan was made with */
-    struct hy_file *dfile;         /* direct reads: resident loads and streaming */
+    struct file *dfile;         /* direct reads: resident loads and streaming */
     struct streamer *stream;       /* NULL when nothing is streamed */
     pthread_mutex_t stream_mu;     /* one forward pass at a time walks the streamer */
     uint64_t *unit_off;            /* (streaming units) where a unit's rows start in its slot */
@@ -80,7 +80,7 @@ struct hy_model {
 
 /* hy_model_load with the file weights are read from given (tests pass fault-injecting
  * files; ownership passes to the model, also on failure). */
-int model_load_file(const char *path, const struct hy_model_params *params, struct hy_file *dfile,
+int model_load_file(const char *path, const struct hy_model_params *params, struct file *dfile,
                     hy_model **out);
 
 /* A weight matrix view of t with its data pointer p. */

@@ -16,7 +16,7 @@ struct hy_session_params hy_session_default_params(void)
 
 static void *zalloc(size_t n, bool *ok)
 {
-    void *p = hy_aligned_alloc(64, n ? n : 64);
+    void *p = aligned_malloc(64, n ? n : 64);
     if (!p)
         *ok = false;
     else
@@ -28,28 +28,28 @@ int hy_session_new(hy_model *m, const struct hy_session_params *p, hy_session **
 {
     *out = NULL;
     if (!m->layers) {
-        hy_err("the model was loaded without weights");
+        set_error("the model was loaded without weights");
         return -EINVAL;
     }
     struct hy_session_params sp = p ? *p : hy_session_default_params();
     const struct hparams *hp = &m->hp;
     hy_session *s = calloc(1, sizeof *s);
     if (!s) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     s->m = m;
     s->n_ctx = sp.n_ctx ? sp.n_ctx : m->n_ctx;
     if (s->n_ctx > m->n_ctx) {
         /* the plan reserved memory for m->n_ctx positions: more would break the budget */
-        hy_err("a context of %u tokens is more than the %u the model was loaded for (--ctx-size)",
+        set_error("a context of %u tokens is more than the %u the model was loaded for (--ctx-size)",
                s->n_ctx, m->n_ctx);
         free(s);
         return -EINVAL;
     }
     s->n_batch = HY_MIN(sp.n_batch ? sp.n_batch : m->n_batch, s->n_ctx);
     if (s->n_batch > m->n_batch) {
-        hy_err("a batch of %u tokens is more than the %u the model was loaded for", s->n_batch,
+        set_error("a batch of %u tokens is more than the %u the model was loaded for", s->n_batch,
                m->n_batch);
         free(s);
         return -EINVAL;
@@ -66,8 +66,8 @@ int hy_session_new(hy_model *m, const struct hy_session_params *p, hy_session **
     size_t E = hp->n_embd, Q = (size_t)hp->n_head * hp->head_dim_k;
     size_t O = (size_t)hp->n_head * hp->head_dim_v, F = hp->n_ff;
     bool ok = true;
-    s->k_cache = zalloc(L * C * (size_t)s->kv_dim_k * sizeof(hy_half), &ok);
-    s->v_cache = zalloc(L * C * (size_t)s->kv_dim_v * sizeof(hy_half), &ok);
+    s->k_cache = zalloc(L * C * (size_t)s->kv_dim_k * sizeof(fp16_t), &ok);
+    s->v_cache = zalloc(L * C * (size_t)s->kv_dim_v * sizeof(fp16_t), &ok);
     s->x = zalloc(B * E * sizeof(float), &ok);
     s->xb = zalloc(B * E * sizeof(float), &ok);
     s->xb2 = zalloc(B * E * sizeof(float), &ok);
@@ -82,7 +82,7 @@ int hy_session_new(hy_model *m, const struct hy_session_params *p, hy_session **
     s->logits = zalloc((size_t)hp->n_vocab * sizeof(float), &ok);
     if (!ok) {
         hy_session_free(s);
-        hy_err("out of memory for a context of %zu tokens", C);
+        set_error("out of memory for a context of %zu tokens", C);
         return -ENOMEM;
     }
     *out = s;
@@ -115,9 +115,9 @@ static int ensure_logits(hy_session *s, int rows)
 {
     if (rows <= s->logits_cap)
         return 0;
-    float *l = hy_aligned_alloc(64, (size_t)rows * s->m->hp.n_vocab * sizeof(float));
+    float *l = aligned_malloc(64, (size_t)rows * s->m->hp.n_vocab * sizeof(float));
     if (!l) {
-        hy_err("out of memory for %d rows of logits", rows);
+        set_error("out of memory for %d rows of logits", rows);
         return -ENOMEM;
     }
     free(s->logits);
@@ -130,11 +130,11 @@ int hy_session_eval(hy_session *s, const hy_token *toks, int n, bool all_logits)
 {
     hy_clear_error();
     if (n <= 0) {
-        hy_err("nothing to evaluate");
+        set_error("nothing to evaluate");
         return -EINVAL;
     }
     if ((uint32_t)s->n_past + (uint32_t)n > s->n_ctx) {
-        hy_err("context full: %d tokens + %d new exceed the context of %u", s->n_past, n, s->n_ctx);
+        set_error("context full: %d tokens + %d new exceed the context of %u", s->n_past, n, s->n_ctx);
         return -ENOSPC;
     }
     /* all or nothing: a failure anywhere leaves the session as the call found it (the

@@ -15,8 +15,8 @@ struct hy_session {
     uint32_t n_batch;        /* tokens per forward pass */
     int n_past;              /* positions filled */
 
-    hy_half *k_cache;        /* (layer, n_ctx, n_head_kv * head_dim_k) */
-    hy_half *v_cache;        /* (layer, n_ctx, n_head_kv * head_dim_v) */
+    fp16_t *k_cache;        /* (layer, n_ctx, n_head_kv * head_dim_k) */
+    fp16_t *v_cache;        /* (layer, n_ctx, n_head_kv * head_dim_v) */
     int64_t kv_dim_k, kv_dim_v;
 
     /* activations, (n_batch, width) each */

@@ -105,7 +105,7 @@ static uint32_t pick_type(const struct scheme *s, enum role r, int layer, int n_
     else if ((r == R_ATTN_V || r == R_FFN_DOWN) && more_bits(layer, n_layer))
         t = s->more;
     /* rows that are not a multiple of the block fall back, as llama.cpp does */
-    const struct hy_type_info *ti = type_info(t);
+    const struct type_info *ti = type_info(t);
     if (ne0 % ti->blck)
         t = ne0 % 32 == 0 ? HY_TYPE_Q8_0 : HY_TYPE_F16;
     return t;
@@ -283,7 +283,7 @@ out:
 /* Copy tokenizer.* keys from a vocabulary file; *n_vocab gets its token count. */
 static int copy_vocab(struct gguf_writer *w, const char *path, uint32_t *n_vocab)
 {
-    struct hy_file *f;
+    struct file *f;
     struct gguf *g;
     int rc = file_open(&f, path);
     if (rc)
@@ -295,7 +295,7 @@ static int copy_vocab(struct gguf_writer *w, const char *path, uint32_t *n_vocab
     }
     uint64_t n = 0;
     if (gguf_get_arr(g, "tokenizer.ggml.tokens", NULL, &n) || n == 0 || n > INT32_MAX) {
-        hy_err("%s has no token list", path);
+        set_error("%s has no token list", path);
         rc = -EINVAL;
     }
     for (int64_t i = 0; !rc && i < gguf_n_kv(g); i++)
@@ -409,7 +409,7 @@ int hy_synth(const struct hy_synth_params *sp, const char *out_path)
         if (!strcmp(sp->preset, g_presets[i].name))
             p = &g_presets[i];
     if (!p) {
-        hy_err("unknown preset '%s'", sp->preset);
+        set_error("unknown preset '%s'", sp->preset);
         return -EINVAL;
     }
     const struct scheme *sc = NULL;
@@ -417,7 +417,7 @@ int hy_synth(const struct hy_synth_params *sp, const char *out_path)
         if (!strcmp(sp->type ? sp->type : "Q4_K_M", g_schemes[i].name))
             sc = &g_schemes[i];
     if (!sc) {
-        hy_err("unknown type '%s'", sp->type);
+        set_error("unknown type '%s'", sp->type);
         return -EINVAL;
     }
     uint32_t n_layer = sp->n_layers > 0 ? (uint32_t)sp->n_layers : p->n_layer;
@@ -450,41 +450,41 @@ int hy_synth(const struct hy_synth_params *sp, const char *out_path)
         rc = gguf_writer_header(w, &hdr, &hlen);
     if (rc) {
         if (rc == -ENOMEM)
-            hy_err("out of memory");
+            set_error("out of memory");
         goto out;
     }
     wr.fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (wr.fd < 0) {
         rc = -errno;
-        hy_err("cannot create %s: %s", out_path, strerror(errno));
+        set_error("cannot create %s: %s", out_path, strerror(errno));
         goto out;
     }
     uint64_t total = gguf_writer_file_size(w);
     if (ftruncate(wr.fd, (off_t)total) != 0 && errno != EINVAL) {
         rc = -errno;
-        hy_err("cannot size %s to %llu bytes: %s", out_path, (unsigned long long)total, strerror(errno));
+        set_error("cannot size %s to %llu bytes: %s", out_path, (unsigned long long)total, strerror(errno));
         goto out;
     }
     if (sp->sparse) {
         /* header, then holes to the full size */
         if (pwrite(wr.fd, hdr, (size_t)hlen, 0) != (ssize_t)hlen || ftruncate(wr.fd, (off_t)total) != 0) {
             rc = -errno;
-            hy_err("writing %s: %s", out_path, strerror(errno));
+            set_error("writing %s: %s", out_path, strerror(errno));
         }
         goto out;
     }
     pthread_mutex_init(&wr.mu, NULL);
     pthread_cond_init(&wr.cv, NULL);
-    wr.buf[0] = hy_aligned_alloc(4096, SYNTH_CHUNK);
-    wr.buf[1] = hy_aligned_alloc(4096, SYNTH_CHUNK);
+    wr.buf[0] = aligned_malloc(4096, SYNTH_CHUNK);
+    wr.buf[1] = aligned_malloc(4096, SYNTH_CHUNK);
     if (!wr.buf[0] || !wr.buf[1]) {
         rc = -ENOMEM;
-        hy_err("out of memory");
+        set_error("out of memory");
         goto out;
     }
     if ((rc = pthread_create(&wr.th, NULL, writer_main, &wr))) {
         rc = -rc;
-        hy_err("cannot start the writer thread");
+        set_error("cannot start the writer thread");
         goto out;
     }
     int cur = 0;
@@ -497,7 +497,7 @@ int hy_synth(const struct hy_synth_params *sp, const char *out_path)
     uint64_t rng = sp->seed * 0x9e3779b97f4a7c15ull + 12345;
     for (int i = 0; i < tl.n && cur >= 0; i++) {
         const struct stensor *t = &tl.t[i];
-        const struct hy_type_info *ti = type_info(t->type);
+        const struct type_info *ti = type_info(t->type);
         uint64_t base = hlen + gguf_writer_tensor_offset(w, i);
         uint64_t bytes = gguf_writer_tensor_bytes(w, i);
         uint64_t row = type_row_bytes(ti, t->ne[0]);
@@ -505,7 +505,7 @@ int hy_synth(const struct hy_synth_params *sp, const char *out_path)
         /* whole rows per chunk (at least one) */
         uint64_t rows_per = HY_MAX((uint64_t)1, SYNTH_CHUNK / row);
         if (row > SYNTH_CHUNK) {
-            hy_err("tensor %s: row too large", t->name);
+            set_error("tensor %s: row too large", t->name);
             cur = -EINVAL;
             break;
         }
@@ -533,12 +533,12 @@ int hy_synth(const struct hy_synth_params *sp, const char *out_path)
     if (cur < 0 || wr.err) {
         rc = cur < 0 ? cur : -wr.err;
         if (wr.err)
-            hy_err("writing %s: %s", out_path, strerror(wr.err));
+            set_error("writing %s: %s", out_path, strerror(wr.err));
         goto out;
     }
     if (fsync(wr.fd) != 0 && errno != EINVAL) {
         rc = -errno;
-        hy_err("writing %s: %s", out_path, strerror(errno));
+        set_error("writing %s: %s", out_path, strerror(errno));
     }
 out:
     if (wr.fd >= 0) {

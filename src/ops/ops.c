@@ -96,14 +96,14 @@ int op_matmul_prepare(struct tpool *tp, struct mm_scratch *s, const float *x, in
     out->n_tok = n_tok;
     out->n_in = n_in;
     if (n_tok < 1) {
-        hy_err("no tokens");
+        set_error("no tokens");
         return -EINVAL;
     }
     size_t need = 0;
     for (int i = 0; i < n_types; i++) {
         const struct quant_kernels *k = quant_kernels(wtypes[i]);
         if (!k) {
-            hy_err("no kernels for weight type %s", type_name(wtypes[i]));
+            set_error("no kernels for weight type %s", type_name(wtypes[i]));
             return -EINVAL;
         }
         int p = 0;
@@ -111,9 +111,9 @@ int op_matmul_prepare(struct tpool *tp, struct mm_scratch *s, const float *x, in
             p++;
         if (p < out->n_parts)
             continue;
-        const struct hy_type_info *ti = type_info(k->vec_dot_type);
+        const struct type_info *ti = type_info(k->vec_dot_type);
         if (n_in % ti->blck || p == MM_MAX_PARTS) {
-            hy_err("row of %lld elements does not suit %s", (long long)n_in, ti->name);
+            set_error("row of %lld elements does not suit %s", (long long)n_in, ti->name);
             return -EINVAL;
         }
         out->part[p].type = k->vec_dot_type;
@@ -122,9 +122,9 @@ int op_matmul_prepare(struct tpool *tp, struct mm_scratch *s, const float *x, in
         out->n_parts++;
     }
     if (need > s->cap) {
-        void *b = hy_aligned_alloc(64, need);
+        void *b = aligned_malloc(64, need);
         if (!b) {
-            hy_err("out of memory for activation scratch (%zu bytes)", need);
+            set_error("out of memory for activation scratch (%zu bytes)", need);
             return -ENOMEM;
         }
         free(s->buf);
@@ -156,7 +156,7 @@ int op_matmul_run(struct tpool *tp, const struct mm_prep *p, const struct mm_out
         while (k && q < p->n_parts && p->part[q].type != k->vec_dot_type)
             q++;
         if (!k || q == p->n_parts || outs[o].w.n_in != p->n_in) {
-            hy_err("a %s product was not prepared for", type_name(outs[o].w.type));
+            set_error("a %s product was not prepared for", type_name(outs[o].w.type));
             return -EINVAL;
         }
         j.k[o] = k;
@@ -225,7 +225,7 @@ int op_get_row(const struct wmat *w, int64_t row, float *y)
 {
     const struct quant_kernels *k = quant_kernels(w->type);
     if (!k || row < 0 || row >= w->n_out) {
-        hy_err("cannot read row %lld of a %s matrix", (long long)row, type_name(w->type));
+        set_error("cannot read row %lld of a %s matrix", (long long)row, type_name(w->type));
         return -EINVAL;
     }
     k->to_float((const uint8_t *)w->data + row * w->row_bytes, y, w->n_in);
@@ -239,14 +239,14 @@ struct attn_job {
     _Atomic int next;
 };
 
-static void attn_row(const struct attn_args *a, int t, int h, hy_half *qh, hy_half *acc, float *tmp)
+static void attn_row(const struct attn_args *a, int t, int h, fp16_t *qh, fp16_t *acc, float *tmp)
 {
     const struct quant_kernels *f16 = quant_kernels(HY_TYPE_F16);
     int dk = a->head_dim_k, dv = a->head_dim_v;
     int hk = h / (a->n_head / a->n_head_kv);
     const float *q = a->q + (int64_t)t * a->n_head * dk + (int64_t)h * dk;
     f16->from_float(q, qh, dk);
-    memset(acc, 0, sizeof(hy_half) * (size_t)dv);
+    memset(acc, 0, sizeof(fp16_t) * (size_t)dv);
     float S = 0, M = -INFINITY;
     int n_kv = a->pos0 + t + 1; /* causal: positions 0 .. pos0 + t */
     for (int p = 0; p < n_kv; p++) {
@@ -278,7 +278,7 @@ static void attn_job_run(void *ctx, int ith, int nth)
     (void)nth;
     struct attn_job *j = ctx;
     const struct attn_args *a = j->a;
-    hy_half qh[1024], acc[1024];
+    fp16_t qh[1024], acc[1024];
     float tmp[1024];
     int total = a->n_tok * a->n_head;
     for (;;) {

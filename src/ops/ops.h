@@ -84,7 +84,7 @@ void op_swiglu(float *out, const float *gate, const float *up, int n);
 struct attn_args {
     float *out;
     const float *q;
-    const hy_half *k, *v;
+    const fp16_t *k, *v;
     int n_tok, pos0;
     int n_head, n_head_kv, head_dim_k, head_dim_v;
     int64_t kv_stride;    /* halves between positions */

@@ -3,7 +3,7 @@
 
 #include <immintrin.h>
 
-void vec_scale_f16_avx2(hy_half *y, float s, int n)
+void vec_scale_f16_avx2(fp16_t *y, float s, int n)
 {
     __m256 vs = _mm256_set1_ps(s);
     int i = 0;
@@ -15,7 +15,7 @@ void vec_scale_f16_avx2(hy_half *y, float s, int n)
         vec_scale_f16_ref(y + i, s, n - i);
 }
 
-void vec_mad_f16_avx2(hy_half *y, const hy_half *x, float s, int n)
+void vec_mad_f16_avx2(fp16_t *y, const fp16_t *x, float s, int n)
 {
     __m256 vs = _mm256_set1_ps(s);
     int i = 0;

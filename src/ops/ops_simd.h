@@ -8,15 +8,15 @@
 #include "quant/blocks.h"
 
 /* y[i] = f16(f32(y[i]) * s) */
-void vec_scale_f16(hy_half *y, float s, int n);
+void vec_scale_f16(fp16_t *y, float s, int n);
 /* y[i] = f16(fma(f32(x[i]), s, f32(y[i]))) */
-void vec_mad_f16(hy_half *y, const hy_half *x, float s, int n);
+void vec_mad_f16(fp16_t *y, const fp16_t *x, float s, int n);
 
-void vec_scale_f16_ref(hy_half *y, float s, int n);
-void vec_mad_f16_ref(hy_half *y, const hy_half *x, float s, int n);
+void vec_scale_f16_ref(fp16_t *y, float s, int n);
+void vec_mad_f16_ref(fp16_t *y, const fp16_t *x, float s, int n);
 #if defined(__x86_64__)
-void vec_scale_f16_avx2(hy_half *y, float s, int n);
-void vec_mad_f16_avx2(hy_half *y, const hy_half *x, float s, int n);
+void vec_scale_f16_avx2(fp16_t *y, float s, int n);
+void vec_mad_f16_avx2(fp16_t *y, const fp16_t *x, float s, int n);
 #endif
 
 #endif

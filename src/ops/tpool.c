@@ -76,7 +76,7 @@ int tpool_new(struct tpool **out, int n_threads)
         n_threads = 1;
     struct tpool *p = calloc(1, sizeof *p);
     if (!p) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     p->n = n_threads;
@@ -86,7 +86,7 @@ int tpool_new(struct tpool **out, int n_threads)
     p->w = calloc((size_t)n_threads, sizeof *p->w);
     if (!p->th || !p->w) {
         tpool_free(p);
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     for (int i = 1; i < n_threads; i++) {
@@ -95,7 +95,7 @@ int tpool_new(struct tpool **out, int n_threads)
         if (rc) {
             p->n = i; /* only join what started */
             tpool_free(p);
-            hy_err("cannot start thread: %s", strerror(rc));
+            set_error("cannot start thread: %s", strerror(rc));
             return -rc;
         }
     }

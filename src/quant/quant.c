@@ -20,7 +20,7 @@ static bool g_built[N_LEVELS];
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* level's table = base (the reference, or the level below) with fast's non-NULL kernels */
-static void merge(enum hy_simd level, const struct quant_kernels *base,
+static void merge(enum simd_level level, const struct quant_kernels *base,
                   const struct quant_kernels *fast)
 {
     for (int t = 0; t < HY_TYPE_COUNT; t++) {
@@ -52,7 +52,7 @@ static void build_tables(void)
 #endif
 }
 
-const struct quant_kernels *quant_kernels_at(enum hy_type t, enum hy_simd level)
+const struct quant_kernels *quant_kernels_at(enum qtype t, enum simd_level level)
 {
     if ((unsigned)t >= HY_TYPE_COUNT || (unsigned)level >= N_LEVELS)
         return NULL;
@@ -62,21 +62,21 @@ const struct quant_kernels *quant_kernels_at(enum hy_type t, enum hy_simd level)
     return &g_merged[level][t];
 }
 
-const struct quant_kernels *quant_kernels(enum hy_type t)
+const struct quant_kernels *quant_kernels(enum qtype t)
 {
-    return quant_kernels_at(t, hy_cpu()->level);
+    return quant_kernels_at(t, cpu_features()->level);
 }
 
 /* ---- fp16 / bf16 ---------------------------------------------------------------------- */
 
-float hy_fp16_to_fp32(uint16_t h)
+float fp16_to_fp32(uint16_t h)
 {
     return quant_h2f(h);
 }
 
 /* Round to nearest even, like F16C's vcvtps2ph (imm 0) and ggml: overflow gives inf,
  * subnormal results are kept, NaN stays NaN (quiet bit set, top payload bits kept). */
-uint16_t hy_fp32_to_fp16(float f)
+uint16_t fp32_to_fp16(float f)
 {
     uint32_t x;
     memcpy(&x, &f, 4);
@@ -100,7 +100,7 @@ uint16_t hy_fp32_to_fp16(float f)
     return sign | (uint16_t)((ax - 0x38000000u + 0xfffu + ((ax >> 13) & 1)) >> 13);
 }
 
-float hy_bf16_to_fp32(uint16_t h)
+float bf16_to_fp32(uint16_t h)
 {
     uint32_t x = (uint32_t)h << 16;
     float f;
@@ -109,7 +109,7 @@ float hy_bf16_to_fp32(uint16_t h)
 }
 
 /* ggml's GGML_FP32_TO_BF16: NaN quieted (bit 6), else round to nearest even. */
-uint16_t hy_fp32_to_bf16(float f)
+uint16_t fp32_to_bf16(float f)
 {
     uint32_t x;
     memcpy(&x, &f, 4);
@@ -162,7 +162,7 @@ static void fill_random(uint64_t *s, void *dst, size_t len)
 
 /* Float rows: values from a 4096-entry table spanning the uniform distribution of the
  * requested deviation (+-sqrt(3) sd), indexed with 12 random bits. */
-static void random_float_rows(enum hy_type t, void *dst, int64_t n, uint64_t *s, float scale)
+static void random_float_rows(enum qtype t, void *dst, int64_t n, uint64_t *s, float scale)
 {
     float tab[4096];
     for (int i = 0; i < 4096; i++)
@@ -170,7 +170,7 @@ static void random_float_rows(enum hy_type t, void *dst, int64_t n, uint64_t *s,
     uint16_t htab[4096];
     if (t != HY_TYPE_F32)
         for (int i = 0; i < 4096; i++)
-            htab[i] = t == HY_TYPE_F16 ? hy_fp32_to_fp16(tab[i]) : hy_fp32_to_bf16(tab[i]);
+            htab[i] = t == HY_TYPE_F16 ? fp32_to_fp16(tab[i]) : fp32_to_bf16(tab[i]);
     float *f = dst;
     uint16_t *h = dst;
     int64_t i = 0;
@@ -185,14 +185,14 @@ static void random_float_rows(enum hy_type t, void *dst, int64_t n, uint64_t *s,
     }
 }
 
-static inline void set_half(hy_half *h, float v)
+static inline void set_half(fp16_t *h, float v)
 {
-    *h = hy_fp32_to_fp16(v);
+    *h = fp32_to_fp16(v);
 }
 
-int quant_random_blocks(enum hy_type t, void *dst, int64_t n, uint64_t *rng, float scale)
+int quant_random_blocks(enum qtype t, void *dst, int64_t n, uint64_t *rng, float scale)
 {
-    const struct hy_type_info *ti = type_info((uint32_t)t);
+    const struct type_info *ti = type_info((uint32_t)t);
     if (!ti || !quant_table_ref[t].to_float || n < 0 || n % ti->blck || !(scale >= 0) ||
         !(scale < 1e30f))
         return -EINVAL;
@@ -286,8 +286,8 @@ int quant_random_blocks(enum hy_type t, void *dst, int64_t n, uint64_t *rng, flo
             /* scales 32..63 and mins equal to them; dmin = 7.5 d (15.5 d) centres */
             uint8_t *sc = t == HY_TYPE_Q4_K ? ((block_q4_K *)dst + i)->scales
                                             : ((block_q5_K *)dst + i)->scales;
-            hy_half *hd = t == HY_TYPE_Q4_K ? &((block_q4_K *)dst + i)->d : &((block_q5_K *)dst + i)->d;
-            hy_half *hm = t == HY_TYPE_Q4_K ? &((block_q4_K *)dst + i)->dmin : &((block_q5_K *)dst + i)->dmin;
+            fp16_t *hd = t == HY_TYPE_Q4_K ? &((block_q4_K *)dst + i)->d : &((block_q5_K *)dst + i)->d;
+            fp16_t *hm = t == HY_TYPE_Q4_K ? &((block_q4_K *)dst + i)->dmin : &((block_q5_K *)dst + i)->dmin;
             for (int j = 0; j < 4; j++) {
                 sc[j] |= 0x20;                                /* bit 5 set: >= 32 */
                 sc[j + 4] = sc[j];                            /* min j = scale j */

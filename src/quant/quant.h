@@ -20,8 +20,8 @@
 #include <stdint.h>
 
 struct quant_kernels {
-    enum hy_type type;
-    enum hy_type vec_dot_type;   /* the activations' partner type */
+    enum qtype type;
+    enum qtype vec_dot_type;   /* the activations' partner type */
     /* Dequantize n elements (n a multiple of the block size). */
     void (*to_float)(const void *x, float *y, int64_t n);
     /* Quantize n floats into this type (n a multiple of the block size). Set for the
@@ -38,20 +38,20 @@ struct quant_kernels {
 };
 
 /* The best kernels for this CPU, or NULL when t has none. */
-const struct quant_kernels *quant_kernels(enum hy_type t);
+const struct quant_kernels *quant_kernels(enum qtype t);
 /* The kernels of one level (tests and benchmarks); missing ones fall back to the
  * reference. NULL when t has none or the level is not built for this architecture. */
-const struct quant_kernels *quant_kernels_at(enum hy_type t, enum hy_simd level);
+const struct quant_kernels *quant_kernels_at(enum qtype t, enum simd_level level);
 
 /* Fill n elements' worth of blocks of type t with random but sane values: dequantized
  * weights roughly uniform with standard deviation ~scale, scales in a realistic range,
  * no NaN/Inf. Deterministic for a given *rng state (advanced). Used by synth and tests. */
-int quant_random_blocks(enum hy_type t, void *dst, int64_t n, uint64_t *rng, float scale);
+int quant_random_blocks(enum qtype t, void *dst, int64_t n, uint64_t *rng, float scale);
 
 /* Scalar conversions (the reference; round to nearest even like F16C / ggml). */
-float hy_fp16_to_fp32(uint16_t h);
-uint16_t hy_fp32_to_fp16(float f);
-float hy_bf16_to_fp32(uint16_t h);
-uint16_t hy_fp32_to_bf16(float f);
+float fp16_to_fp32(uint16_t h);
+uint16_t fp32_to_fp16(float f);
+float bf16_to_fp32(uint16_t h);
+uint16_t fp32_to_bf16(float f);
 
 #endif

@@ -38,7 +38,7 @@ static void f32_dot_avx2(int n, float *s, const void *w, const void *a)
 
 static void f16_to_float_avx2(const void *x, float *y, int64_t n)
 {
-    const hy_half *h = x;
+    const fp16_t *h = x;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_cvtph_ps(x86_loadu128(h + i)));
@@ -48,18 +48,18 @@ static void f16_to_float_avx2(const void *x, float *y, int64_t n)
 
 static void f16_from_float_avx2(const float *x, void *y, int64_t n)
 {
-    hy_half *h = y;
+    fp16_t *h = y;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128((__m128i *)(h + i),
                          _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++)
-        h[i] = (hy_half)_cvtss_sh(x[i], 0);
+        h[i] = (fp16_t)_cvtss_sh(x[i], 0);
 }
 
 static void f16_dot_avx2(int n, float *s, const void *w, const void *a)
 {
-    const hy_half *x = w, *y = a;
+    const fp16_t *x = w, *y = a;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -90,7 +90,7 @@ static void bf16_to_float_avx2(const void *x, float *y, int64_t n)
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, bf16x8_to_ps(h + i));
     for (; i < n; i++)
-        y[i] = hy_bf16_to_fp32(h[i]);
+        y[i] = bf16_to_fp32(h[i]);
 }
 
 /* ggml's scalar rounding, 8 at a time: NaN -> (bits >> 16) | 64, else round to nearest even */
@@ -112,7 +112,7 @@ static void bf16_from_float_avx2(const float *x, void *y, int64_t n)
         _mm_storeu_si128((__m128i *)(h + i), p);
     }
     for (; i < n; i++)
-        h[i] = hy_fp32_to_bf16(x[i]);
+        h[i] = fp32_to_bf16(x[i]);
 }
 
 static void bf16_dot_avx2(int n, float *s, const void *w, const void *a)
@@ -129,7 +129,7 @@ static void bf16_dot_avx2(int n, float *s, const void *w, const void *a)
         acc0 = _mm256_fmadd_ps(bf16x8_to_ps(x + i), bf16x8_to_ps(y + i), acc0);
     float sum = x86_hsum_ps(_mm256_add_ps(acc0, acc1));
     for (; i < n; i++)
-        sum += hy_bf16_to_fp32(x[i]) * hy_bf16_to_fp32(y[i]);
+        sum += bf16_to_fp32(x[i]) * bf16_to_fp32(y[i]);
     *s = sum;
 }
 
@@ -169,7 +169,7 @@ static void q8_0_from_float_avx2(const float *x, void *vy, int64_t n)
         __m256i q[4];
         const float amax = amax32(x, v);
         const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        y[i].d = (hy_half)_cvtss_sh(d, 0);
+        y[i].d = (fp16_t)_cvtss_sh(d, 0);
         _mm256_storeu_si256((__m256i *)y[i].qs, round_pack32(v, _mm256_set1_ps(id), q));
     }
 }
@@ -185,8 +185,8 @@ static void q8_1_from_float_avx2(const float *x, void *vy, int64_t n)
         _mm256_storeu_si256((__m256i *)y[i].qs, round_pack32(v, _mm256_set1_ps(id), q));
         const int sum = x86_hsum_epi32(
             _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
-        y[i].d = (hy_half)_cvtss_sh(d, 0);
-        y[i].s = (hy_half)_cvtss_sh(d * (float)sum, 0);
+        y[i].d = (fp16_t)_cvtss_sh(d, 0);
+        y[i].s = (fp16_t)_cvtss_sh(d * (float)sum, 0);
     }
 }
 

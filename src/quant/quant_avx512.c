@@ -38,7 +38,7 @@ static void f32_dot_avx512(int n, float *s, const void *w, const void *a)
 
 static void f16_dot_avx512(int n, float *s, const void *w, const void *a)
 {
-    const hy_half *x = w, *y = a;
+    const fp16_t *x = w, *y = a;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int i = 0;
     for (; i + 32 <= n; i += 32) {

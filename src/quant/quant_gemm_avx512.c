@@ -241,7 +241,7 @@ static void q6_K_tile(int n, const uint8_t *const w[4], const uint8_t *const a[4
             }
         }
         const __m512i isum = av5_reduce16(acc);
-        hy_half hd[4];
+        fp16_t hd[4];
         for (int r = 0; r < 4; r++)
             memcpy(&hd[r], wb_[r] + 208, 2);
         const __m128 d4 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)hd));

@@ -40,7 +40,7 @@ static inline void quant_gemm_by_dot(quant_dot_fn dot, int n, int nr, int nc, co
 }
 
 /* fp16 -> fp32, exact (every binary16 value is a binary32 value). */
-static inline float quant_h2f(hy_half h)
+static inline float quant_h2f(fp16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;

@@ -54,14 +54,14 @@ static void f32_dot_neon(int n, float *s, const void *w, const void *a)
     *s = sum;
 }
 
-static inline float32x4_t h4(const hy_half *p)
+static inline float32x4_t h4(const fp16_t *p)
 {
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
 }
 
 static void f16_to_float_neon(const void *x, float *y, int64_t n)
 {
-    const hy_half *h = x;
+    const fp16_t *h = x;
     int64_t i = 0;
     for (; i + 4 <= n; i += 4)
         vst1q_f32(y + i, h4(h + i));
@@ -72,17 +72,17 @@ static void f16_to_float_neon(const void *x, float *y, int64_t n)
 /* IEEE conversion in the default rounding mode (to nearest even), subnormals kept */
 static void f16_from_float_neon(const float *x, void *y, int64_t n)
 {
-    hy_half *h = y;
+    fp16_t *h = y;
     int64_t i = 0;
     for (; i + 4 <= n; i += 4)
         vst1_u16(h + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
     for (; i < n; i++)
-        h[i] = hy_fp32_to_fp16(x[i]);
+        h[i] = fp32_to_fp16(x[i]);
 }
 
 static void f16_dot_neon(int n, float *s, const void *w, const void *a)
 {
-    const hy_half *x = w, *y = a;
+    const fp16_t *x = w, *y = a;
     float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
     int i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -107,7 +107,7 @@ static void bf16_to_float_neon(const void *x, float *y, int64_t n)
     for (; i + 4 <= n; i += 4)
         vst1q_f32(y + i, bf4(h + i));
     for (; i < n; i++)
-        y[i] = hy_bf16_to_fp32(h[i]);
+        y[i] = bf16_to_fp32(h[i]);
 }
 
 static void bf16_from_float_neon(const float *x, void *y, int64_t n)
@@ -123,7 +123,7 @@ static void bf16_from_float_neon(const float *x, void *y, int64_t n)
         vst1_u16(h + i, vmovn_u32(vbslq_u32(nan, q, r)));
     }
     for (; i < n; i++)
-        h[i] = hy_fp32_to_bf16(x[i]);
+        h[i] = fp32_to_bf16(x[i]);
 }
 
 static void bf16_dot_neon(int n, float *s, const void *w, const void *a)
@@ -137,7 +137,7 @@ static void bf16_dot_neon(int n, float *s, const void *w, const void *a)
     }
     float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
     for (; i < n; i++)
-        sum += hy_bf16_to_fp32(x[i]) * hy_bf16_to_fp32(y[i]);
+        sum += bf16_to_fp32(x[i]) * bf16_to_fp32(y[i]);
     *s = sum;
 }
 
@@ -168,7 +168,7 @@ static void q8_0_from_float_neon(const float *x, void *vy, int64_t n)
     for (int i = 0; i < NB(n, QK8_0); i++, x += QK8_0) {
         const float amax = amax_n(x, QK8_0);
         const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        y[i].d = hy_fp32_to_fp16(d);
+        y[i].d = fp32_to_fp16(d);
         vst1q_s8(y[i].qs, round16(x, vdupq_n_f32(id)));
         vst1q_s8(y[i].qs + 16, round16(x + 16, vdupq_n_f32(id)));
     }
@@ -184,8 +184,8 @@ static void q8_1_from_float_neon(const float *x, void *vy, int64_t n)
         vst1q_s8(y[i].qs, q0);
         vst1q_s8(y[i].qs + 16, q1);
         const int sum = vaddlvq_s8(q0) + vaddlvq_s8(q1);
-        y[i].d = hy_fp32_to_fp16(d);
-        y[i].s = hy_fp32_to_fp16(d * (float)sum);
+        y[i].d = fp32_to_fp16(d);
+        y[i].s = fp32_to_fp16(d * (float)sum);
     }
 }
 

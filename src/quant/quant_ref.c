@@ -47,7 +47,7 @@ static void f32_dot(int n, float *s, const void *w, const void *a)
 
 static void f16_to_float(const void *x, float *y, int64_t n)
 {
-    const hy_half *h = x;
+    const fp16_t *h = x;
     for (int64_t i = 0; i < n; i++)
         y[i] = quant_h2f(h[i]);
 }
@@ -55,14 +55,14 @@ static void f16_to_float(const void *x, float *y, int64_t n)
 /* llama.cpp: F16C vcvtps2ph with round-to-nearest-even (ggml_cpu_fp32_to_fp16). */
 static void f16_from_float(const float *x, void *y, int64_t n)
 {
-    hy_half *h = y;
+    fp16_t *h = y;
     for (int64_t i = 0; i < n; i++)
-        h[i] = hy_fp32_to_fp16(x[i]);
+        h[i] = fp32_to_fp16(x[i]);
 }
 
 static void f16_dot(int n, float *s, const void *w, const void *a)
 {
-    const hy_half *x = w, *y = a;
+    const fp16_t *x = w, *y = a;
     double sum = 0;
     for (int i = 0; i < n; i++)
         sum += (double)quant_h2f(x[i]) * (double)quant_h2f(y[i]);
@@ -73,7 +73,7 @@ static void bf16_to_float(const void *x, float *y, int64_t n)
 {
     const uint16_t *h = x;
     for (int64_t i = 0; i < n; i++)
-        y[i] = hy_bf16_to_fp32(h[i]);
+        y[i] = bf16_to_fp32(h[i]);
 }
 
 /* llama.cpp: ggml_cpu_fp32_to_bf16, the scalar GGML_FP32_TO_BF16 (round to nearest even,
@@ -82,7 +82,7 @@ static void bf16_from_float(const float *x, void *y, int64_t n)
 {
     uint16_t *h = y;
     for (int64_t i = 0; i < n; i++)
-        h[i] = hy_fp32_to_bf16(x[i]);
+        h[i] = fp32_to_bf16(x[i]);
 }
 
 static void bf16_dot(int n, float *s, const void *w, const void *a)
@@ -90,7 +90,7 @@ static void bf16_dot(int n, float *s, const void *w, const void *a)
     const uint16_t *x = w, *y = a;
     double sum = 0;
     for (int i = 0; i < n; i++)
-        sum += (double)hy_bf16_to_fp32(x[i]) * (double)hy_bf16_to_fp32(y[i]);
+        sum += (double)bf16_to_fp32(x[i]) * (double)bf16_to_fp32(y[i]);
     *s = (float)sum;
 }
 
@@ -109,7 +109,7 @@ static void q8_0_from_float(const float *x, void *vy, int64_t n)
             amax = fmaxf(amax, fabsf(x[j]));
         const float d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        y[i].d = hy_fp32_to_fp16(d);
+        y[i].d = fp32_to_fp16(d);
         for (int j = 0; j < QK8_0; j++)
             y[i].qs[j] = (int8_t)quant_round_even(x[j] * id);
     }
@@ -131,8 +131,8 @@ static void q8_1_from_float(const float *x, void *vy, int64_t n)
             y[i].qs[j] = (int8_t)quant_round_even(x[j] * id);
             sum += y[i].qs[j];
         }
-        y[i].d = hy_fp32_to_fp16(d);
-        y[i].s = hy_fp32_to_fp16(d * (float)sum);
+        y[i].d = fp32_to_fp16(d);
+        y[i].s = fp32_to_fp16(d * (float)sum);
     }
 }
 

@@ -23,7 +23,7 @@ X86_INLINE void x86_prefetch(const void *p, size_t bytes)
         _mm_prefetch(c + o, _MM_HINT_T0);
 }
 
-X86_INLINE float x86_h2f(hy_half h)
+X86_INLINE float x86_h2f(fp16_t h)
 {
     return _cvtsh_ss(h);
 }

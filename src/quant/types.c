@@ -3,7 +3,7 @@
 
 #define T(id, nm, b, s, c) [HY_TYPE_##id] = {.name = nm, .blck = b, .bytes = s, .compute = c}
 
-static const struct hy_type_info g_types[HY_TYPE_COUNT] = {
+static const struct type_info g_types[HY_TYPE_COUNT] = {
     T(F32, "F32", 1, 4, true),          T(F16, "F16", 1, 2, true),
     T(Q4_0, "Q4_0", 32, 18, true),      T(Q4_1, "Q4_1", 32, 20, true),
     T(Q5_0, "Q5_0", 32, 22, true),      T(Q5_1, "Q5_1", 32, 24, true),
@@ -22,7 +22,7 @@ static const struct hy_type_info g_types[HY_TYPE_COUNT] = {
     T(TQ2_0, "TQ2_0", 256, 66, false),  T(MXFP4, "MXFP4", 32, 17, false),
 };
 
-const struct hy_type_info *type_info(uint32_t t)
+const struct type_info *type_info(uint32_t t)
 {
     if (t >= HY_TYPE_COUNT || !g_types[t].name)
         return 0;
@@ -31,6 +31,6 @@ const struct hy_type_info *type_info(uint32_t t)
 
 const char *type_name(uint32_t t)
 {
-    const struct hy_type_info *ti = type_info(t);
+    const struct type_info *ti = type_info(t);
     return ti ? ti->name : "?";
 }

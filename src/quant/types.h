@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum hy_type {
+enum qtype {
     HY_TYPE_F32 = 0,
     HY_TYPE_F16 = 1,
     HY_TYPE_Q4_0 = 2,
@@ -47,7 +47,7 @@ enum hy_type {
     HY_TYPE_COUNT = 40,
 };
 
-struct hy_type_info {
+struct type_info {
     const char *name;     /* "Q4_K"; NULL for ids that are not types */
     uint32_t blck;        /* elements per block */
     uint32_t bytes;       /* bytes per block */
@@ -55,10 +55,10 @@ struct hy_type_info {
 };
 
 /* The info for type id t, or NULL when t is not a known type id. */
-const struct hy_type_info *type_info(uint32_t t);
+const struct type_info *type_info(uint32_t t);
 const char *type_name(uint32_t t);   /* "?" for unknown ids */
 /* Bytes of a row of n elements; n must be a multiple of the block size. */
-static inline uint64_t type_row_bytes(const struct hy_type_info *ti, uint64_t n)
+static inline uint64_t type_row_bytes(const struct type_info *ti, uint64_t n)
 {
     return n / ti->blck * ti->bytes;
 }

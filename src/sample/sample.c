@@ -68,12 +68,12 @@ int hy_sampler_new(const struct hy_sampler_params *p, int n_vocab, hy_sampler **
 {
     *out = NULL;
     if (n_vocab <= 0) {
-        hy_err("empty vocabulary");
+        set_error("empty vocabulary");
         return -EINVAL;
     }
     hy_sampler *sm = calloc(1, sizeof *sm);
     if (!sm) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     sm->p = p ? *p : hy_sampler_default_params();
@@ -84,7 +84,7 @@ int hy_sampler_new(const struct hy_sampler_params *p, int n_vocab, hy_sampler **
     sm->recent = malloc(sizeof *sm->recent * (size_t)(sm->p.repeat_last_n + 1));
     if (!sm->c || !sm->recent) {
         hy_sampler_free(sm);
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     hy_sampler_reset(sm);

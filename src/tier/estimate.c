@@ -98,16 +98,16 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
     memset(cm, 0, sizeof *cm);
     const struct hparams *hp = in->hp;
     if (!hp || hp->n_layer == 0 || hp->n_layer > 4096 || in->n_tensors <= 0 || !in->t) {
-        hy_err("no model to plan (no hyper-parameters or no tensors)");
+        set_error("no model to plan (no hyper-parameters or no tensors)");
         return -EINVAL;
     }
     if (!(prof->mem_bw > 0) || !(prof->cpu_flops > 0) || !(prof->disk_bw > 0) ||
         !(prof->disk_iops_qd1 > 0)) {
-        hy_err("the hardware profile lacks memory, compute or disk figures");
+        set_error("the hardware profile lacks memory, compute or disk figures");
         return -EINVAL;
     }
     if (prof->has_gpu && !(prof->gpu_mem_bw > 0 && prof->gpu_flops > 0)) {
-        hy_err("the hardware profile has a GPU without memory bandwidth or compute figures");
+        set_error("the hardware profile has a GPU without memory bandwidth or compute figures");
         return -EINVAL;
     }
     cm->hp = hp;
@@ -143,7 +143,7 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
         const struct tensor_role *r = &t->role;
         int l = r->layer;
         if (l >= cm->n_layer) {
-            hy_err("tensor '%s' belongs to layer %d but the model has %d", t->name ? t->name : "?",
+            set_error("tensor '%s' belongs to layer %d but the model has %d", t->name ? t->name : "?",
                    l, cm->n_layer);
             goto inval;
         }
@@ -185,7 +185,7 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
             if (r->expert >= 0) {
                 /* one tensor per expert: its slice is the whole tensor */
                 if (!cm->n_expert) {
-                    hy_err("tensor '%s' is an expert tensor in a model without experts", t->name);
+                    set_error("tensor '%s' is an expert tensor in a model without experts", t->name);
                     goto inval;
                 }
                 L->exp_bytes += t->bytes;
@@ -199,11 +199,11 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
                 continue;
             }
             if (cm->n_expert && ne != cm->n_expert) {
-                hy_err("tensor '%s' holds %u experts, the model %u", t->name, ne, cm->n_expert);
+                set_error("tensor '%s' holds %u experts, the model %u", t->name, ne, cm->n_expert);
                 goto inval;
             }
             if (!cm->n_expert) {
-                hy_err("tensor '%s' is an expert tensor in a model without experts", t->name);
+                set_error("tensor '%s' is an expert tensor in a model without experts", t->name);
                 goto inval;
             }
             double sb = (double)r->expert_bytes, sel = el / ne;
@@ -246,7 +246,7 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
     /* expert routing frequencies: measured, or uniform k/E */
     if (cm->n_expert) {
         if (!cm->n_expert_used) {
-            hy_err("the model has %u experts but uses none per token", cm->n_expert);
+            set_error("the model has %u experts but uses none per token", cm->n_expert);
             goto inval;
         }
         cm->freq_store = malloc((size_t)cm->n_layer * cm->n_expert * sizeof(float));
@@ -270,7 +270,7 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
     }
     return 0;
 oom:
-    hy_err("out of memory");
+    set_error("out of memory");
     cost_model_free(cm);
     return -ENOMEM;
 inval:
@@ -289,7 +289,7 @@ int placement_alloc(struct placement *pc, const struct cost_model *cm)
     pc->ffn_kept = calloc((size_t)cm->n_layer, sizeof *pc->ffn_kept);
     if (!pc->attn_tier || !pc->ffn_tier || !pc->x_tier || !pc->t_keep || !pc->ffn_kept) {
         placement_free(pc);
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     return 0;

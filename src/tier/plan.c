@@ -539,7 +539,7 @@ static int plan_from_placement(const struct cost_model *cm, const struct plan_in
     if (cm->n_expert)
         pl->expert_tier = malloc((size_t)L * cm->n_expert);
     if (!pl->place || !pl->layers || (cm->n_expert && !pl->expert_tier)) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     if (cm->n_expert)
@@ -597,14 +597,14 @@ int plan_build(const struct plan_input *in, const struct hy_profile *prof,
 {
     *out = NULL;
     if (!p->ram_budget) {
-        hy_err("no RAM budget given");
+        set_error("no RAM budget given");
         return -EINVAL;
     }
     int forced = -1;
     if (p->force_mode) {
         forced = plan_mode_from_name(p->force_mode);
         if (forced < 0) {
-            hy_err("unknown plan mode '%s' (resident, ffn-stream, layer-stream, expert-stream)",
+            set_error("unknown plan mode '%s' (resident, ffn-stream, layer-stream, expert-stream)",
                    p->force_mode);
             return -EINVAL;
         }
@@ -614,7 +614,7 @@ int plan_build(const struct plan_input *in, const struct hy_profile *prof,
     if (rc)
         return rc;
     if (forced == PLAN_EXPERT_STREAM && !cm.n_expert) {
-        hy_err("expert-stream needs a model with experts");
+        set_error("expert-stream needs a model with experts");
         cost_model_free(&cm);
         return -EINVAL;
     }
@@ -635,7 +635,7 @@ int plan_build(const struct plan_input *in, const struct hy_profile *prof,
     struct plan *pl = NULL;
     S.mark = calloc((size_t)cm.n_layer + 1, 1);
     if (!S.mark || make_x_order(&S) || placement_alloc(&cur, &cm) || placement_alloc(&best, &cm)) {
-        hy_err("out of memory");
+        set_error("out of memory");
         rc = -ENOMEM;
         goto done;
     }
@@ -678,7 +678,7 @@ int plan_build(const struct plan_input *in, const struct hy_profile *prof,
         hy_format_size(p->ram_budget, b1, sizeof b1);
         hy_format_size(min_ram, b2, sizeof b2);
         static const char *const cname[] = {"resident", "ffn-stream", "layer-stream", "layer-stream"};
-        hy_err("RAM budget %s is too small: the smallest plan (%s%s) needs %s (%" PRIu64 " bytes)",
+        set_error("RAM budget %s is too small: the smallest plan (%s%s) needs %s (%" PRIu64 " bytes)",
                b1, cname[minc], forced >= 0 ? ", as forced" : "", b2, min_ram);
         rc = -ENOMEM;
         goto done;
@@ -686,7 +686,7 @@ int plan_build(const struct plan_input *in, const struct hy_profile *prof,
 
     pl = calloc(1, sizeof *pl);
     if (!pl) {
-        hy_err("out of memory");
+        set_error("out of memory");
         rc = -ENOMEM;
         goto done;
     }
@@ -752,7 +752,7 @@ int plan_estimate(const struct plan_input *in, const struct hy_profile *prof,
                   const struct plan_params *p, struct plan *pl)
 {
     if (pl->n_tensors != in->n_tensors) {
-        hy_err("the plan has %d tensors, the model %d", pl->n_tensors, in->n_tensors);
+        set_error("the plan has %d tensors, the model %d", pl->n_tensors, in->n_tensors);
         return -EINVAL;
     }
     struct cost_model cm;
@@ -817,12 +817,12 @@ int plan_input_from_gguf(const struct gguf *g, const struct hparams *hp,
     *n = 0;
     int64_t nt = gguf_n_tensors(g);
     if (nt <= 0 || nt > (1 << 24)) {
-        hy_err("the model has %" PRId64 " tensors", nt);
+        set_error("the model has %" PRId64 " tensors", nt);
         return -EINVAL;
     }
     struct plan_tensor_in *t = calloc((size_t)nt, sizeof *t);
     if (!t) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     for (int64_t i = 0; i < nt; i++) {
@@ -839,7 +839,7 @@ int plan_input_from_gguf(const struct gguf *g, const struct hparams *hp,
             return rc;
         }
         if (x->role.layer >= (int)hp->n_layer) {
-            hy_err("tensor '%s' names layer %d but the model has %u layers", gt->name,
+            set_error("tensor '%s' names layer %d but the model has %u layers", gt->name,
                    x->role.layer, hp->n_layer);
             free(t);
             return -EINVAL;

@@ -30,7 +30,7 @@ enum plan_mode {
 /* One tensor as the planner sees it (no data). */
 struct plan_tensor_in {
     const char *name;
-    uint32_t type;          /* enum hy_type */
+    uint32_t type;          /* enum qtype */
     uint64_t ne[4];
     uint64_t bytes;
     struct tensor_role role;/* role, layer, expert geometry (roles.h) */

@@ -32,16 +32,16 @@ static int plan_header(struct hy_plan *h, const struct plan_file_params *p)
     return plan_build(&in, &h->prof, &h->params, &h->pl);
 }
 
-int plan_file_open(struct hy_file *f, const struct plan_file_params *p, struct hy_plan **out)
+int plan_file_open(struct file *f, const struct plan_file_params *p, struct hy_plan **out)
 {
     *out = NULL;
     if (!p->profile) {
-        hy_err("no hardware profile given");
+        set_error("no hardware profile given");
         return -EINVAL;
     }
     struct hy_plan *h = calloc(1, sizeof *h);
     if (!h) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     h->own_g = true;
@@ -60,7 +60,7 @@ int plan_gguf(const struct gguf *g, const struct hparams *hp, const struct plan_
     *out = NULL;
     struct hy_plan *h = calloc(1, sizeof *h);
     if (!h) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     h->g = (struct gguf *)g;
@@ -155,7 +155,7 @@ int hy_plan_file(const char *path, const struct hy_plan_params *pp, hy_plan **ou
     int rc = plan_resolve(path, pp ? pp : &dflt, &prof, &fp);
     if (rc)
         return rc;
-    struct hy_file *f;
+    struct file *f;
     if ((rc = file_open(&f, path)))
         return rc;
     rc = plan_file_open(f, &fp, out);
@@ -209,7 +209,7 @@ int hy_plan_get_tensor(const hy_plan *h, int i, struct hy_plan_tensor *o)
 {
     memset(o, 0, sizeof *o);
     if (i < 0 || i >= h->pl->n_tensors) {
-        hy_err("tensor index %d out of range (%d tensors)", i, h->pl->n_tensors);
+        set_error("tensor index %d out of range (%d tensors)", i, h->pl->n_tensors);
         return -EINVAL;
     }
     const struct plan_tensor_in *t = &h->t[i];

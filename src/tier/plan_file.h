@@ -1,7 +1,7 @@
 /* Planning a GGUF file: the header read through the file layer (metadata and tensor
  * table, never tensor data), hyper-parameters, roles, the plan. This is what
  * hy_plan_file() does once it has a profile and budgets; split out so tests can hand it
- * any struct hy_file and count the bytes read.
+ * any struct file and count the bytes read.
  *
  * Not owned here: the policy (plan.c), measuring (profile.c). */
 #ifndef HY_TIER_PLAN_FILE_H
@@ -10,7 +10,7 @@
 #include "model/hparams.h"
 #include "tier/plan.h"
 
-struct hy_file;
+struct file;
 struct gguf;
 
 /* The public hy_plan handle. */
@@ -31,7 +31,7 @@ struct plan_file_params {
 struct plan_file_params plan_file_default_params(void);
 
 /* Parse f's header and plan it. f stays the caller's (it is not kept). */
-int plan_file_open(struct hy_file *f, const struct plan_file_params *p, struct hy_plan **out);
+int plan_file_open(struct file *f, const struct plan_file_params *p, struct hy_plan **out);
 /* Plan a header already parsed; g and hp are borrowed and must outlive the plan. */
 int plan_gguf(const struct gguf *g, const struct hparams *hp, const struct plan_file_params *p,
               struct hy_plan **out);

@@ -54,9 +54,9 @@ void profile_defaults(struct hy_profile *prof)
 {
     memset(prof, 0, sizeof *prof);
     snprintf(prof->cpu_model, sizeof prof->cpu_model, "unknown");
-    const struct hy_cpu *cpu = hy_cpu();
+    const struct cpu_features *cpu = cpu_features();
     prof->n_cores = cpu->n_cpus > 0 ? cpu->n_cpus : 1;
-    snprintf(prof->simd, sizeof prof->simd, "%s", hy_simd_name(cpu->level));
+    snprintf(prof->simd, sizeof prof->simd, "%s", simd_name(cpu->level));
     prof->cpu_flops_1t = 50e9;
     prof->cpu_flops = prof->cpu_flops_1t * prof->n_cores;
     prof->mem_bw_1t = 8e9;
@@ -328,7 +328,7 @@ static int n_usable_cpus(void)
         if (n > 0)
             return n;
     }
-    return hy_cpu()->n_cpus;
+    return cpu_features()->n_cpus;
 }
 
 double profile_fma_scalar(uint64_t iters, float *sink)
@@ -364,9 +364,9 @@ static void *team_main(void *p)
         sched_yield();
     if (g < 0)
         return NULL;
-    a->t0 = hy_now();
+    a->t0 = now_seconds();
     a->fn(a->ctx, a->i);
-    a->t1 = hy_now();
+    a->t1 = now_seconds();
     return NULL;
 }
 
@@ -389,7 +389,7 @@ static int run_team(int n, void (*fn)(void *, int), void *ctx, double *seconds)
     for (int i = 1; i < started; i++)
         pthread_join(th[i], NULL);
     if (started < n) {
-        hy_err("cannot start %d measuring threads", n);
+        set_error("cannot start %d measuring threads", n);
         return -EAGAIN;
     }
     double t0 = args[0].t0, t1 = args[0].t1;
@@ -412,7 +412,7 @@ static void fma_fn(void *p, int i)
     struct fma_ctx *c = p;
     float s = 0;
 #if defined(__x86_64__)
-    enum hy_simd level = hy_cpu()->level;
+    enum simd_level level = cpu_features()->level;
     if (level == HY_SIMD_AVX512)
         c->flops[i] = profile_fma_avx512(c->iters, &s);
     else if (level == HY_SIMD_AVX2)
@@ -498,10 +498,10 @@ static void progress(hy_progress_fn fn, void *user, const char *stage, double fr
 
 int profile_measure_cpu(struct hy_profile *prof, hy_progress_fn pfn, void *user)
 {
-    const struct hy_cpu *cpu = hy_cpu();
+    const struct cpu_features *cpu = cpu_features();
     cpu_model_name(prof->cpu_model, sizeof prof->cpu_model);
     prof->n_cores = n_usable_cpus();
-    snprintf(prof->simd, sizeof prof->simd, "%s", hy_simd_name(cpu->level));
+    snprintf(prof->simd, sizeof prof->simd, "%s", simd_name(cpu->level));
     int nt = HY_MIN(prof->n_cores, 256);
 
     progress(pfn, user, "cpu: FMA rate", 0.0);
@@ -510,7 +510,7 @@ int profile_measure_cpu(struct hy_profile *prof, hy_progress_fn pfn, void *user)
     prof->cpu_flops = nt > 1 ? measure_fma(nt) : prof->cpu_flops_1t;
     progress(pfn, user, "cpu: FMA rate", 1.0);
     if (!(prof->cpu_flops > 0)) {
-        hy_err("could not measure the CPU's compute rate");
+        set_error("could not measure the CPU's compute rate");
         return -EIO;
     }
 
@@ -522,9 +522,9 @@ int profile_measure_cpu(struct hy_profile *prof, hy_progress_fn pfn, void *user)
         bytes = (size_t)(prof->ram_available / 8) & ~(size_t)4095;
     if (bytes < (32u << 20))
         bytes = 32u << 20;
-    uint64_t *buf = hy_aligned_alloc(4096, bytes);
+    uint64_t *buf = aligned_malloc(4096, bytes);
     if (!buf) {
-        hy_err("out of memory for the bandwidth buffer");
+        set_error("out of memory for the bandwidth buffer");
         return -ENOMEM;
     }
     for (size_t i = 0; i < bytes / 8; i++)
@@ -545,7 +545,7 @@ int profile_measure_cpu(struct hy_profile *prof, hy_progress_fn pfn, void *user)
     free(c);
     free(buf);
     if (!(prof->mem_bw > 0)) {
-        hy_err("could not measure the memory bandwidth");
+        set_error("could not measure the memory bandwidth");
         return -EIO;
     }
     return 0;
@@ -558,7 +558,7 @@ int profile_disk_id(const char *dir, char *buf, size_t cap)
     struct stat st;
     if (stat(dir, &st) != 0) {
         int e = errno;
-        hy_err("%s: %s", dir, strerror(e));
+        set_error("%s: %s", dir, strerror(e));
         return -e;
     }
     unsigned ma = major(st.st_dev), mi = minor(st.st_dev);
@@ -714,7 +714,7 @@ int profile_measure_storage(struct hy_profile *prof, const char *dir, const char
     if (own)
         unlink(path);
     if (!(prof->disk_bw > 0) || !(prof->disk_iops_qd1 > 0)) {
-        hy_err("storage measurement gave no figures");
+        set_error("storage measurement gave no figures");
         return -EIO;
     }
     prof->disk_measured = true;
@@ -912,7 +912,7 @@ int profile_from_json(const char *json, struct hy_profile *p)
     cJSON *o = cJSON_Parse(json);
     if (!o || !cJSON_IsObject(o)) {
         cJSON_Delete(o);
-        hy_err("not a profile (JSON object expected)");
+        set_error("not a profile (JSON object expected)");
         return -EINVAL;
     }
     host_from_json(o, p);
@@ -936,13 +936,13 @@ int profile_cache_dir(char *buf, size_t cap)
     } else {
         const char *home = getenv("HOME");
         if (!home || !*home) {
-            hy_err("neither XDG_CACHE_HOME nor HOME is set");
+            set_error("neither XDG_CACHE_HOME nor HOME is set");
             return -ENOENT;
         }
         n = snprintf(buf, cap, "%s/.cache/hypura", home);
     }
     if (n < 0 || (size_t)n >= cap) {
-        hy_err("cache directory path too long");
+        set_error("cache directory path too long");
         return -ENAMETOOLONG;
     }
     return 0;
@@ -992,7 +992,7 @@ static int cache_save(const char *dir, const char *file, cJSON *o)
 {
     int rc = mkdir_p(dir);
     if (rc) {
-        hy_err("cannot create %s: %s", dir, strerror(-rc));
+        set_error("cannot create %s: %s", dir, strerror(-rc));
         return rc;
     }
     char *s = cJSON_Print(o);
@@ -1004,7 +1004,7 @@ static int cache_save(const char *dir, const char *file, cJSON *o)
     if (!f) {
         rc = -errno;
         free(s);
-        hy_err("cannot write %s: %s", tmp, strerror(-rc));
+        set_error("cannot write %s: %s", tmp, strerror(-rc));
         return rc;
     }
     bool ok = fputs(s, f) >= 0;
@@ -1014,7 +1014,7 @@ static int cache_save(const char *dir, const char *file, cJSON *o)
     if (!ok || rename(tmp, file) != 0) {
         rc = -errno ? -errno : -EIO;
         unlink(tmp);
-        hy_err("cannot write %s", file);
+        set_error("cannot write %s", file);
         return rc;
     }
     return 0;
@@ -1041,7 +1041,7 @@ int hy_profile_get(const struct hy_profile_params *pp, struct hy_profile *out)
     snprintf(file, sizeof file, "%s/profile.json", cdir);
     const char *dir = p->dir && *p->dir ? p->dir : cdir;
     if (!p->dir && !p->no_measure && (rc = mkdir_p(cdir))) {
-        hy_err("cannot create %s: %s", cdir, strerror(-rc));
+        set_error("cannot create %s: %s", cdir, strerror(-rc));
         return rc;
     }
 
@@ -1099,7 +1099,7 @@ int hy_profile_get(const struct hy_profile_params *pp, struct hy_profile *out)
         return 0;
     }
 
-    double t0 = hy_now();
+    double t0 = now_seconds();
     if (!host_ok) {
         if ((rc = profile_measure_cpu(&prof, p->progress, p->user)))
             goto fail;
@@ -1112,7 +1112,7 @@ int hy_profile_get(const struct hy_profile_params *pp, struct hy_profile *out)
     }
     if (!disk_ok && (rc = profile_measure_storage(&prof, dir, p->sample_file, p->progress, p->user)))
         goto fail;
-    prof.measure_seconds = hy_now() - t0;
+    prof.measure_seconds = now_seconds() - t0;
 
     /* merge into the cache: other devices' entries are kept */
     if (!cache || !cJSON_IsObject(cache)) {
@@ -1158,7 +1158,7 @@ int profile_resolve_budgets(const struct hy_profile *prof, uint64_t *ram_budget,
         uint64_t room = prof->cgroup_limit > prof->cgroup_usage ? prof->cgroup_limit - prof->cgroup_usage : 0;
         avail = HY_MIN(avail, room);
         if (*ram_budget > prof->cgroup_limit) {
-            hy_err("RAM budget %s is above the memory cgroup limit %s that applies to this "
+            set_error("RAM budget %s is above the memory cgroup limit %s that applies to this "
                    "process (cgroup v%d)",
                    hy_format_size(*ram_budget, b1, sizeof b1),
                    hy_format_size(prof->cgroup_limit, b2, sizeof b2), prof->cgroup_version);
@@ -1169,7 +1169,7 @@ int profile_resolve_budgets(const struct hy_profile *prof, uint64_t *ram_budget,
         /* headroom for the rest of the system and this process's own code and stacks */
         uint64_t head = HY_MAX(512ull << 20, avail / 10);
         if (avail <= head) {
-            hy_err("only %s of RAM is available: too little to run a model",
+            set_error("only %s of RAM is available: too little to run a model",
                    hy_format_size(avail, b1, sizeof b1));
             return -ENOMEM;
         }
@@ -1181,7 +1181,7 @@ int profile_resolve_budgets(const struct hy_profile *prof, uint64_t *ram_budget,
         uint64_t head = HY_MAX(256ull << 20, prof->vram_free / 20);
         *gpu_budget = prof->vram_free > head ? prof->vram_free - head : 0;
     } else if (prof->vram_total && *gpu_budget > prof->vram_total) {
-        hy_err("GPU budget %s is above the GPU's memory %s",
+        set_error("GPU budget %s is above the GPU's memory %s",
                hy_format_size(*gpu_budget, b1, sizeof b1), hy_format_size(prof->vram_total, b2, sizeof b2));
         return -EINVAL;
     }

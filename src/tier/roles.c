@@ -196,7 +196,7 @@ int role_classify(const char *name, const uint64_t ne[4], uint64_t bytes,
             return 0;
         }
         if (hp && hp->n_expert && (uint32_t)expert >= hp->n_expert) {
-            hy_err("%s: expert %d but the model has %u experts", name, expert, hp->n_expert);
+            set_error("%s: expert %d but the model has %u experts", name, expert, hp->n_expert);
             return -EINVAL;
         }
         out->role = fused;
@@ -210,16 +210,16 @@ int role_classify(const char *name, const uint64_t ne[4], uint64_t bytes,
     if (role_is_expert(found)) {
         uint64_t ne2 = ne ? ne[2] : 0;
         if (ne2 == 0 || ne2 > UINT32_MAX) {
-            hy_err("%s: a fused expert tensor needs the expert count as its third dimension", name);
+            set_error("%s: a fused expert tensor needs the expert count as its third dimension", name);
             return -EINVAL;
         }
         if (hp && hp->n_expert && ne2 != hp->n_expert) {
-            hy_err("%s: %" PRIu64 " experts in the tensor, %u in the metadata", name, ne2,
+            set_error("%s: %" PRIu64 " experts in the tensor, %u in the metadata", name, ne2,
                    hp->n_expert);
             return -EINVAL;
         }
         if (bytes % ne2) {
-            hy_err("%s: %" PRIu64 " bytes do not split into %" PRIu64 " experts", name, bytes, ne2);
+            set_error("%s: %" PRIu64 " bytes do not split into %" PRIu64 " experts", name, bytes, ne2);
             return -EINVAL;
         }
         out->n_expert = (uint32_t)ne2;

@@ -196,11 +196,11 @@ int chat_detect(const char *tmpl, int *family)
 {
     int f = tmpl ? detect_any(tmpl) : -1;
     if (f < 0) {
-        hy_err("chat template not recognised");
+        set_error("chat template not recognised");
         return -ENOENT;
     }
     if (f >= F_N_RENDERED) {
-        hy_err("the chat template is of the '%s' family, which hypura does not render", k_names[f]);
+        set_error("the chat template is of the '%s' family, which hypura does not render", k_names[f]);
         return -ENOTSUP;
     }
     *family = f;
@@ -236,9 +236,9 @@ int chat_select(const char *tmpl, int *family)
     char names[1024];
     known_names(names, sizeof names);
     if (f >= F_N_RENDERED)
-        hy_err("chat template family '%s' is not supported; known: %s", k_names[f], names);
+        set_error("chat template family '%s' is not supported; known: %s", k_names[f], names);
     else
-        hy_err("unrecognised chat template; give one of: %s", names);
+        set_error("unrecognised chat template; give one of: %s", names);
     return -EINVAL;
 }
 
@@ -723,12 +723,12 @@ int chat_render(int family, const struct chat_msg *msgs, size_t n, bool add_gene
 {
     memset(out, 0, sizeof *out);
     if (family < 0 || family >= F_N_RENDERED) {
-        hy_err("no chat template family %d", family);
+        set_error("no chat template family %d", family);
         return -EINVAL;
     }
     for (size_t i = 0; i < n; i++)
         if (!msgs[i].role || !msgs[i].content) {
-            hy_err("message %zu has no role or no content", i);
+            set_error("message %zu has no role or no content", i);
             return -EINVAL;
         }
     struct out o = {0};
@@ -737,7 +737,7 @@ int chat_render(int family, const struct chat_msg *msgs, size_t n, bool add_gene
     if (o.err) {
         free(o.p);
         free(o.c);
-        hy_err("out of memory rendering a chat");
+        set_error("out of memory rendering a chat");
         return o.err;
     }
     out->text = o.p;
@@ -779,7 +779,7 @@ int hy_chat_apply_template(const char *tmpl, const struct hy_chat_message *msgs,
                            bool add_generation_prompt, char *buf, int cap)
 {
     if ((n && !msgs) || cap < 0 || (cap > 0 && !buf)) {
-        hy_err("invalid arguments");
+        set_error("invalid arguments");
         return -EINVAL;
     }
     int family;
@@ -788,7 +788,7 @@ int hy_chat_apply_template(const char *tmpl, const struct hy_chat_message *msgs,
         return rc;
     struct chat_msg *m = malloc((n ? n : 1) * sizeof *m);
     if (!m) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     for (size_t i = 0; i < n; i++)
@@ -800,7 +800,7 @@ int hy_chat_apply_template(const char *tmpl, const struct hy_chat_message *msgs,
         return rc;
     if (r.len > (size_t)INT32_MAX) {
         chat_rendered_free(&r);
-        hy_err("rendered chat too long");
+        set_error("rendered chat too long");
         return -EINVAL;
     }
     if (cap > 0)

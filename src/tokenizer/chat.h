@@ -32,7 +32,7 @@ int chat_family_find(const char *name);
 
 /* Recognise the family of a Jinja template text. Returns 0 and *family, -ENOENT when no
  * family matches, -ENOTSUP when the text belongs to a family llama.cpp knows but that is not
- * rendered here (hy_err names it). */
+ * rendered here (set_error names it). */
 int chat_detect(const char *tmpl, int *family);
 
 /* What a model or a user asks for: tmpl is a family name (--chat-template NAME) or a template

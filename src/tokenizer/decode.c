@@ -25,7 +25,7 @@ static const char *piece_of(const struct tokenizer *t, int32_t id, bool render_s
 int tokenizer_piece(const struct tokenizer *t, int32_t id, bool render_special, char *buf, int cap)
 {
     if (id < 0 || id >= t->n_vocab) {
-        hy_err("token id %d out of range (vocabulary of %d)", id, t->n_vocab);
+        set_error("token id %d out of range (vocabulary of %d)", id, t->n_vocab);
         return -EINVAL;
     }
     uint32_t len;
@@ -39,7 +39,7 @@ int tokenizer_detokenize(const struct tokenizer *t, const int32_t *ids, int n,
                          bool remove_special, bool render_special, char *buf, int cap)
 {
     if (n < 0 || (n > 0 && !ids) || cap < 0 || (cap > 0 && !buf)) {
-        hy_err("invalid arguments");
+        set_error("invalid arguments");
         return -EINVAL;
     }
     bool strip_space = t->add_space_prefix;
@@ -53,7 +53,7 @@ int tokenizer_detokenize(const struct tokenizer *t, const int32_t *ids, int n,
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->n_vocab) {
-            hy_err("token id %d out of range (vocabulary of %d)", ids[i], t->n_vocab);
+            set_error("token id %d out of range (vocabulary of %d)", ids[i], t->n_vocab);
             return -EINVAL;
         }
         uint32_t len;
@@ -67,7 +67,7 @@ int tokenizer_detokenize(const struct tokenizer *t, const int32_t *ids, int n,
             memcpy(buf + total, p, HY_MIN((size_t)len, (size_t)cap - total));
         total += len;
         if (total > (size_t)INT32_MAX) {
-            hy_err("text too long");
+            set_error("text too long");
             return -EINVAL;
         }
     }
@@ -89,7 +89,7 @@ int detok_new(struct detok **out, const struct tokenizer *t, bool render_special
 {
     struct detok *d = calloc(1, sizeof *d);
     if (!d) {
-        hy_err("out of memory");
+        set_error("out of memory");
         return -ENOMEM;
     }
     d->t = t;
@@ -146,7 +146,7 @@ int detok_push(struct detok *d, int32_t id, const char **text, size_t *len)
     *text = "";
     *len = 0;
     if (id < 0 || id >= d->t->n_vocab) {
-        hy_err("token id %d out of range (vocabulary of %d)", id, d->t->n_vocab);
+        set_error("token id %d out of range (vocabulary of %d)", id, d->t->n_vocab);
         return -EINVAL;
     }
     uint32_t pl;
@@ -158,7 +158,7 @@ int detok_push(struct detok *d, int32_t id, const char **text, size_t *len)
             cap *= 2;
         char *o = realloc(d->out, cap);
         if (!o) {
-            hy_err("out of memory");
+            set_error("out of memory");
             return -ENOMEM;
         }
         d->out = o;

@@ -359,7 +359,7 @@ static int spm_encode(const struct tokenizer *t, const char *s, size_t n, struct
     if (n == 0)
         return 0;
     if (n > (size_t)INT32_MAX) {
-        hy_err("text too long");
+        set_error("text too long");
         return -EINVAL;
     }
     if (n > st->cap) {
@@ -734,7 +734,7 @@ static int bpe_encode(const struct tokenizer *t, const uint8_t *s, size_t n, str
     }
     int rc = 0;
     if (n > UINT32_MAX) {
-        hy_err("text too long");
+        set_error("text too long");
         rc = -EINVAL;
         goto out;
     }
@@ -795,11 +795,11 @@ int tokenizer_encode_ex(const struct tokenizer *t, const char *text, size_t len,
 {
     if (!t || (!text && len) || !p || (n_max > 0 && !out) || n_max < 0 || p->n_plain < 0 ||
         (p->n_plain > 0 && !p->plain)) {
-        hy_err("invalid arguments");
+        set_error("invalid arguments");
         return -EINVAL;
     }
     if (len > (size_t)INT32_MAX) {
-        hy_err("text of %zu bytes is too long to tokenize", len);
+        set_error("text of %zu bytes is too long to tokenize", len);
         return -EINVAL;
     }
     const uint8_t *s = (const uint8_t *)text;
@@ -857,7 +857,7 @@ int tokenizer_encode_ex(const struct tokenizer *t, const char *text, size_t len,
     if (!rc && p->add_special && t->add_eos && t->eos >= 0)
         rc = ivec_push(&ids, t->eos);
     if (!rc && ids.n > (size_t)INT_MAX) {
-        hy_err("too many tokens");
+        set_error("too many tokens");
         rc = -EINVAL;
     }
     if (!rc) {
@@ -865,7 +865,7 @@ int tokenizer_encode_ex(const struct tokenizer *t, const char *text, size_t len,
             memcpy(out, ids.v, HY_MIN(ids.n, (size_t)n_max) * sizeof *out);
         rc = (int)ids.n;
     } else if (rc == -ENOMEM) {
-        hy_err("out of memory while tokenizing");
+        set_error("out of memory while tokenizing");
     }
 done:
     free(f.v);

@@ -38,7 +38,7 @@ enum tok_model { TOK_MODEL_SPM, TOK_MODEL_BPE };
 
 /* Build a tokenizer from the metadata of g (which may be freed afterwards: everything needed
  * is copied). Returns 0, -EINVAL for missing, malformed or unsupported metadata (the reason
- * is recorded with hy_err), -ENOMEM. */
+ * is recorded with set_error), -ENOMEM. */
 int tokenizer_load(struct tokenizer **out, const struct gguf *g);
 void tokenizer_free(struct tokenizer *t);
 

@@ -65,7 +65,7 @@ static int str_array(const struct gguf *g, const char *key, int64_t *idx, uint64
         return -ENOENT;
     enum gguf_vtype et;
     if (gguf_kv_arr(g, *idx, &et, n) != 0 || et != GGUF_STR) {
-        hy_err("%s is not an array of strings", key);
+        set_error("%s is not an array of strings", key);
         return -EINVAL;
     }
     return 0;
@@ -82,19 +82,19 @@ static const void *num_array(const struct gguf *g, const char *key, uint64_t n_m
         return NULL;
     uint64_t n;
     if (gguf_kv_arr(g, i, etype, &n) != 0 || (*etype != want1 && *etype != want2)) {
-        hy_err("%s has the wrong type", key);
+        set_error("%s has the wrong type", key);
         *rc = -EINVAL;
         return NULL;
     }
     if (n < n_min) {
-        hy_err("%s has %llu entries for %llu tokens", key, (unsigned long long)n,
+        set_error("%s has %llu entries for %llu tokens", key, (unsigned long long)n,
                (unsigned long long)n_min);
         *rc = -EINVAL;
         return NULL;
     }
     const void *d = gguf_kv_arr_data(g, i);
     if (!d && n_min) {
-        hy_err("%s has no data", key);
+        set_error("%s has no data", key);
         *rc = -EINVAL;
     }
     return d;
@@ -120,11 +120,11 @@ static int load_tokens(struct tokenizer *t, const struct gguf *g)
     uint64_t n;
     int rc = str_array(g, "tokenizer.ggml.tokens", &ki, &n);
     if (rc == -ENOENT)
-        hy_err("tokenizer.ggml.tokens is missing");
+        set_error("tokenizer.ggml.tokens is missing");
     if (rc)
         return -EINVAL;
     if (n == 0 || n > (uint64_t)INT32_MAX / 2) {
-        hy_err("tokenizer.ggml.tokens has %llu entries", (unsigned long long)n);
+        set_error("tokenizer.ggml.tokens has %llu entries", (unsigned long long)n);
         return -EINVAL;
     }
     t->n_vocab = (int32_t)n;
@@ -152,7 +152,7 @@ static int load_tokens(struct tokenizer *t, const struct gguf *g)
         }
         if (text.n + len + 1 > UINT32_MAX) {
             free(text.p);
-            hy_err("token texts exceed 4 GiB");
+            set_error("token texts exceed 4 GiB");
             return -EINVAL;
         }
         struct tok_entry *e = &t->tok[i];
@@ -233,11 +233,11 @@ static int load_merges(struct tokenizer *t, const struct gguf *g)
     uint64_t n;
     int rc = str_array(g, "tokenizer.ggml.merges", &ki, &n);
     if (rc == -ENOENT)
-        hy_err("tokenizer.ggml.merges is missing");
+        set_error("tokenizer.ggml.merges is missing");
     if (rc)
         return -EINVAL;
     if (n > (uint64_t)INT32_MAX / 4) {
-        hy_err("tokenizer.ggml.merges has %llu entries", (unsigned long long)n);
+        set_error("tokenizer.ggml.merges has %llu entries", (unsigned long long)n);
         return -EINVAL;
     }
     t->n_sym = t->n_vocab;
@@ -495,7 +495,7 @@ static int build_special(struct tokenizer *t)
     if (!n)
         return 0;
     if (chars >= INT32_MAX) { /* trie nodes are int32 indices */
-        hy_err("special tokens hold %llu bytes of text: too many", (unsigned long long)chars);
+        set_error("special tokens hold %llu bytes of text: too many", (unsigned long long)chars);
         return -EINVAL;
     }
     t->special = malloc((size_t)n * sizeof *t->special);
@@ -619,7 +619,7 @@ static int build_pieces(struct tokenizer *t)
         }
         if (out.n > UINT32_MAX) {
             free(out.p);
-            hy_err("token pieces exceed 4 GiB");
+            set_error("token pieces exceed 4 GiB");
             return -EINVAL;
         }
         t->tok[i].piece_off = (uint32_t)start;
@@ -668,7 +668,7 @@ int tokenizer_load(struct tokenizer **out, const struct gguf *g)
     *out = NULL;
     const char *model = gguf_get_str(g, "tokenizer.ggml.model", NULL);
     if (!model) {
-        hy_err("tokenizer.ggml.model is missing");
+        set_error("tokenizer.ggml.model is missing");
         return -EINVAL;
     }
     struct tokenizer *t = calloc(1, sizeof *t);
@@ -697,7 +697,7 @@ int tokenizer_load(struct tokenizer **out, const struct gguf *g)
         t->unk = -1;
         int ignore;
         if (pretok_from_name(pre, &t->pre, &ignore)) {
-            hy_err("pre-tokenizer '%s' is not supported", pre);
+            set_error("pre-tokenizer '%s' is not supported", pre);
             goto fail;
         }
         if (!pre || !*pre)
@@ -707,7 +707,7 @@ int tokenizer_load(struct tokenizer **out, const struct gguf *g)
         if (pre && (!strcmp(pre, "glm4") || !strcmp(pre, "chatglm-bpe")))
             t->bos = -1;
     } else {
-        hy_err("tokenizer model '%s' is not supported (llama, gpt2 are)", model);
+        set_error("tokenizer model '%s' is not supported (llama, gpt2 are)", model);
         goto fail;
     }
     bool flag;
@@ -793,7 +793,7 @@ int tokenizer_load(struct tokenizer **out, const struct gguf *g)
     return 0;
 fail:
     if (rc == -ENOMEM)
-        hy_err("out of memory loading the tokenizer");
+        set_error("out of memory loading the tokenizer");
     tokenizer_free(t);
     return rc;
 }

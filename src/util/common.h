@@ -12,19 +12,19 @@
 #define HY_ALIGN_UP(x, a) (((x) + ((a) - 1)) / (a) * (a))
 
 /* true on overflow; *out = a * b (or a + b) otherwise. */
-static inline bool hy_mul_overflow(uint64_t a, uint64_t b, uint64_t *out)
+static inline bool mul_overflow_u64(uint64_t a, uint64_t b, uint64_t *out)
 {
     return __builtin_mul_overflow(a, b, out);
 }
-static inline bool hy_add_overflow(uint64_t a, uint64_t b, uint64_t *out)
+static inline bool add_overflow_u64(uint64_t a, uint64_t b, uint64_t *out)
 {
     return __builtin_add_overflow(a, b, out);
 }
 
 /* Monotonic seconds. */
-double hy_now(void);
+double now_seconds(void);
 
 /* Aligned allocation (alignment a power of two >= sizeof(void *)); free with free(). */
-void *hy_aligned_alloc(size_t align, size_t size);
+void *aligned_malloc(size_t align, size_t size);
 
 #endif

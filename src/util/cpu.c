@@ -6,12 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct hy_cpu g_cpu;
+static struct cpu_features g_cpu;
 static pthread_once_t g_cpu_once = PTHREAD_ONCE_INIT;
 
 static void cpu_detect(void)
 {
-    struct hy_cpu *c = &g_cpu;
+    struct cpu_features *c = &g_cpu;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->n_cpus = n > 0 ? (int)n : 1;
     c->level = HY_SIMD_SCALAR;
@@ -41,7 +41,7 @@ static void cpu_detect(void)
 #endif
     const char *cap = getenv("HYPURA_SIMD");
     if (cap) {
-        enum hy_simd want = c->level;
+        enum simd_level want = c->level;
         if (!strcmp(cap, "scalar"))
             want = HY_SIMD_SCALAR;
         else if (!strcmp(cap, "avx2"))
@@ -53,13 +53,13 @@ static void cpu_detect(void)
     }
 }
 
-const struct hy_cpu *hy_cpu(void)
+const struct cpu_features *cpu_features(void)
 {
     pthread_once(&g_cpu_once, cpu_detect);
     return &g_cpu;
 }
 
-const char *hy_simd_name(enum hy_simd s)
+const char *simd_name(enum simd_level s)
 {
     switch (s) {
     case HY_SIMD_SCALAR: return "scalar";

@@ -6,17 +6,17 @@
 
 #include <stdbool.h>
 
-enum hy_simd { HY_SIMD_SCALAR = 0, HY_SIMD_AVX2, HY_SIMD_AVX512, HY_SIMD_NEON };
+enum simd_level { HY_SIMD_SCALAR = 0, HY_SIMD_AVX2, HY_SIMD_AVX512, HY_SIMD_NEON };
 
-struct hy_cpu {
+struct cpu_features {
     bool avx2, fma, f16c, bmi2;                       /* the AVX2 level needs all four */
     bool avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16; /* AVX-512 level */
     bool neon, dotprod;
-    enum hy_simd level;                               /* best usable level, after the cap */
+    enum simd_level level;                               /* best usable level, after the cap */
     int n_cpus;                                       /* online CPUs */
 };
 
-const struct hy_cpu *hy_cpu(void);
-const char *hy_simd_name(enum hy_simd s);
+const struct cpu_features *cpu_features(void);
+const char *simd_name(enum simd_level s);
 
 #endif

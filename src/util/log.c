@@ -26,7 +26,7 @@ void hy_log_set(hy_log_fn fn, void *user, enum hy_log_level max_level)
     g_log_level = max_level;
 }
 
-void hy_logf(enum hy_log_level level, const char *fmt, ...)
+void log_printf(enum hy_log_level level, const char *fmt, ...)
 {
     if (level > g_log_level)
         return;
@@ -38,13 +38,13 @@ void hy_logf(enum hy_log_level level, const char *fmt, ...)
     g_log_fn(level, buf, g_log_user);
 }
 
-void hy_set_error(const char *func, const char *fmt, ...)
+void log_set_error(const char *func, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(t_last_error, sizeof t_last_error, fmt, ap);
     va_end(ap);
-    hy_logf(HY_LOG_DEBUG, "%s: %s", func, t_last_error);
+    log_printf(HY_LOG_DEBUG, "%s: %s", func, t_last_error);
 }
 
 const char *hy_last_error(void)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t hy_hash_bytes(const void *p, size_t n)
+uint64_t hash_bytes(const void *p, size_t n)
 {
     /* FNV-1a, then a final avalanche so low bits are usable as the slot index. */
     const unsigned char *s = p;
@@ -53,7 +53,7 @@ void strmap_free(struct strmap *m)
 static size_t strmap_slot(const struct strmap *m, const char *key, size_t len)
 {
     size_t mask = m->cap - 1;
-    size_t i = (size_t)hy_hash_bytes(key, len) & mask;
+    size_t i = (size_t)hash_bytes(key, len) & mask;
     while (m->keys[i] && !(m->lens[i] == len && memcmp(m->keys[i], key, len) == 0))
         i = (i + 1) & mask;
     return i;

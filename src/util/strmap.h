@@ -21,6 +21,6 @@ void strmap_free(struct strmap *m);
 int strmap_put(struct strmap *m, const char *key, size_t len, int32_t val);
 /* The value, or -1 when absent. */
 int32_t strmap_get(const struct strmap *m, const char *key, size_t len);
-uint64_t hy_hash_bytes(const void *p, size_t n);
+uint64_t hash_bytes(const void *p, size_t n);
 
 #endif

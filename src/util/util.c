@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-double hy_now(void)
+double now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -19,10 +19,10 @@ double hy_now(void)
 
 double hy_now_seconds(void)
 {
-    return hy_now();
+    return now_seconds();
 }
 
-void *hy_aligned_alloc(size_t align, size_t size)
+void *aligned_malloc(size_t align, size_t size)
 {
     void *p = NULL;
     if (size == 0)

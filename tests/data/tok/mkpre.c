@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 int main(int argc, char **argv) {  /* mkpre IN OUT PRE */
-    struct hy_file *f; file_open(&f, argv[1]); struct gguf *g; if (gguf_open(&g, f)) return 1;
+    struct file *f; file_open(&f, argv[1]); struct gguf *g; if (gguf_open(&g, f)) return 1;
     struct gguf_writer *w = gguf_writer_new();
     for (int64_t i = 0; i < gguf_n_kv(g); i++)
         if (strcmp(gguf_kv_key(g, i), "tokenizer.ggml.pre")) gguf_writer_copy_kv(w, g, i);
