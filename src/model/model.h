@@ -8,7 +8,7 @@
 #define HY_MODEL_MODEL_H
 
 #include "hypura.h"
-#include "model/hparams.h"
+#include "arch/hparams.h"
 #include "ops/ops.h"
 
 #include <stdbool.h>

@@ -9,7 +9,7 @@
 #include "gguf/gguf.h"
 #include "hypura.h"
 #include "io/file.h"
-#include "model/hparams.h"
+#include "arch/hparams.h"
 #include "quant/quant.h"
 #include "util/common.h"
 #include "util/log.h"

@@ -16,7 +16,7 @@
  * computed by the CPU from their slot), contention between prefetch reads and compute
  * for memory bandwidth. */
 #include "tier/cost.h"
-#include "model/hparams.h"
+#include "arch/hparams.h"
 #include "quant/types.h"
 #include "tier/profile.h"
 #include "util/common.h"

@@ -16,7 +16,7 @@
  * Not owned here: measuring the machine (profile.c), executing the plan (runtime). */
 #include "tier/plan.h"
 #include "gguf/gguf.h"
-#include "model/hparams.h"
+#include "arch/hparams.h"
 #include "quant/types.h"
 #include "tier/cost.h"
 #include "tier/profile.h"

@@ -9,7 +9,7 @@
 #ifndef HY_TIER_PLAN_H
 #define HY_TIER_PLAN_H
 
-#include "model/hparams.h"
+#include "arch/hparams.h"
 #include "tier/profile.h"
 #include "tier/roles.h"
 

@@ -7,7 +7,7 @@
 #ifndef HY_TIER_PLAN_FILE_H
 #define HY_TIER_PLAN_FILE_H
 
-#include "model/hparams.h"
+#include "arch/hparams.h"
 #include "tier/plan.h"
 
 struct file;

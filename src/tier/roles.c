@@ -1,6 +1,6 @@
 /* Tensor roles from llama.cpp's tensor names. See roles.h. */
 #include "tier/roles.h"
-#include "model/hparams.h"
+#include "arch/hparams.h"
 #include "util/log.h"
 
 #include <errno.h>

@@ -2,8 +2,8 @@
  * Shared by the forward passes, the planner (KV cache and buffer sizes) and inspect.
  *
  * Not owned here: the tensors themselves (model.h). */
-#ifndef HY_MODEL_HPARAMS_H
-#define HY_MODEL_HPARAMS_H
+#ifndef HY_ARCH_HPARAMS_H
+#define HY_ARCH_HPARAMS_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* Hyper-parameters from GGUF metadata. See hparams.h. */
-#include "model/hparams.h"
+#include "arch/hparams.h"
 #include "gguf/gguf.h"
 #include "util/log.h"
 
