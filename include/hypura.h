@@ -16,6 +16,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Every function below is the library's interface and nothing else is: the library is
+ * built with hidden visibility, and HY_API marks what libhypura.so exports. */
+#ifndef HY_API
+#if defined(__GNUC__)
+#define HY_API __attribute__((visibility("default")))
+#else
+#define HY_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -25,23 +35,23 @@ enum hy_log_level { HY_LOG_ERROR = 0, HY_LOG_WARN = 1, HY_LOG_INFO = 2, HY_LOG_D
 typedef void (*hy_log_fn)(enum hy_log_level level, const char *msg, void *user);
 /* Set once, before other calls. fn NULL restores the default (warnings and errors to
  * stderr). Messages above max_level are dropped before formatting. */
-void hy_log_set(hy_log_fn fn, void *user, enum hy_log_level max_level);
+HY_API void hy_log_set(hy_log_fn fn, void *user, enum hy_log_level max_level);
 /* The reason for this thread's last failure ("unknown error" if none was recorded). */
-const char *hy_last_error(void);
-void hy_clear_error(void);
+HY_API const char *hy_last_error(void);
+HY_API void hy_clear_error(void);
 
 /* "2G" = 2 GiB, "512M", "64K", "1.5G", "2GiB", plain bytes (digits only: no signs,
  * exponents, hex or spaces; no fractions of a byte). Returns 0 or -EINVAL. */
-int hy_parse_size(const char *s, uint64_t *out);
+HY_API int hy_parse_size(const char *s, uint64_t *out);
 /* Monotonic clock, seconds. */
-double hy_now_seconds(void);
+HY_API double hy_now_seconds(void);
 /* Format bytes as "1.50 GiB" into buf. Returns buf. */
-char *hy_format_size(uint64_t bytes, char *buf, size_t len);
+HY_API char *hy_format_size(uint64_t bytes, char *buf, size_t len);
 /* s with every byte that does not start a well-formed UTF-8 character (overlong forms,
  * surrogates, cut-off sequences) replaced by U+FFFD, malloc'ed; NULL when out of memory.
  * For JSON: generated text may end inside a character, or be raw bytes a model produced
  * through byte-fallback tokens. */
-char *hy_utf8_clean(const char *s);
+HY_API char *hy_utf8_clean(const char *s);
 
 /* ---- model ------------------------------------------------------------------------- */
 typedef struct hy_model hy_model;
@@ -72,10 +82,10 @@ struct hy_model_params {
     void (*progress)(const char *stage, double frac, void *user);  /* hardware measuring */
     void *progress_user;
 };
-struct hy_model_params hy_model_default_params(void);
+HY_API struct hy_model_params hy_model_default_params(void);
 
-int hy_model_load(const char *path, const struct hy_model_params *params, hy_model **out);
-void hy_model_free(hy_model *m);
+HY_API int hy_model_load(const char *path, const struct hy_model_params *params, hy_model **out);
+HY_API void hy_model_free(hy_model *m);
 
 struct hy_model_desc {
     const char *arch;       /* "llama", "qwen2", "qwen3", ... */
@@ -86,26 +96,26 @@ struct hy_model_desc {
     uint64_t n_params;
     uint64_t weight_bytes;  /* bytes of tensor data in the file */
 };
-void hy_model_describe(const hy_model *m, struct hy_model_desc *out);
+HY_API void hy_model_describe(const hy_model *m, struct hy_model_desc *out);
 /* The RAM budget the model's plan was made for, in bytes. */
-uint64_t hy_model_ram_budget(const hy_model *m);
+HY_API uint64_t hy_model_ram_budget(const hy_model *m);
 /* The plan the weights were placed by (NULL for a model loaded without weights). */
-const struct hy_plan *hy_model_plan(const hy_model *m);
+HY_API const struct hy_plan *hy_model_plan(const hy_model *m);
 /* The plan's predicted prompt and decode speed, tok/s (0 when there is no plan). */
-void hy_model_predicted(const hy_model *m, double *prompt_tps, double *decode_tps);
+HY_API void hy_model_predicted(const hy_model *m, double *prompt_tps, double *decode_tps);
 /* The disk ceiling of this plan's budget: bytes that must come from storage per decoded
  * token (weights used per token minus what the budget can hold besides the KV cache and
  * buffers) and the profiled storage bandwidth; ceiling tok/s = bw / must. */
-void hy_model_disk_ceiling(const hy_model *m, double *must_bytes, double *disk_bw);
+HY_API void hy_model_disk_ceiling(const hy_model *m, double *must_bytes, double *disk_bw);
 /* Evict a file from the page cache (the start of a cold run). 0 or -errno. */
-int hy_drop_page_cache(const char *path);
+HY_API int hy_drop_page_cache(const char *path);
 
 /* ---- inspection: metadata and tensors (also for a model loaded with vocab_only) ---- */
-int64_t hy_model_meta_count(const hy_model *m);
+HY_API int64_t hy_model_meta_count(const hy_model *m);
 /* Key i, with its value rendered as text into val (arrays summarised); NULL past the end. */
-const char *hy_model_meta(const hy_model *m, int64_t i, char *val, size_t cap);
+HY_API const char *hy_model_meta(const hy_model *m, int64_t i, char *val, size_t cap);
 /* A string metadata value, or NULL. */
-const char *hy_model_meta_str(const hy_model *m, const char *key);
+HY_API const char *hy_model_meta_str(const hy_model *m, const char *key);
 
 struct hy_tensor_info {
     const char *name;
@@ -116,33 +126,33 @@ struct hy_tensor_info {
     const char *role;       /* "attn_q", "ffn_down", "expert_up", "token_embd", ... */
     int layer;              /* -1 for global tensors */
 };
-int hy_model_tensor_count(const hy_model *m);
-int hy_model_tensor_info(const hy_model *m, int i, struct hy_tensor_info *out);
+HY_API int hy_model_tensor_count(const hy_model *m);
+HY_API int hy_model_tensor_info(const hy_model *m, int i, struct hy_tensor_info *out);
 /* Bytes read from the model file so far: header, resident loads, streaming. */
-uint64_t hy_model_bytes_read(const hy_model *m);
+HY_API uint64_t hy_model_bytes_read(const hy_model *m);
 
 /* ---- tokens ------------------------------------------------------------------------ */
 /* Tokenize text. add_special: BOS/EOS as the model's metadata asks. parse_special:
  * special-token text in the input (e.g. "<|im_start|>") becomes that token.
  * Returns the number of tokens (which may exceed n_max: then only n_max were written)
  * or a negative status. */
-int hy_tokenize(const hy_model *m, const char *text, size_t len, bool add_special,
+HY_API int hy_tokenize(const hy_model *m, const char *text, size_t len, bool add_special,
                 bool parse_special, hy_token *out, int n_max);
 /* The bytes of one token's piece (special tokens render as their text only if
  * render_special). Returns the length, which may exceed cap, or a negative status. */
-int hy_token_to_piece(const hy_model *m, hy_token t, bool render_special, char *buf, int cap);
-bool hy_token_is_eog(const hy_model *m, hy_token t);
+HY_API int hy_token_to_piece(const hy_model *m, hy_token t, bool render_special, char *buf, int cap);
+HY_API bool hy_token_is_eog(const hy_model *m, hy_token t);
 /* Streaming detokenization: push generated ids, get back only whole UTF-8 characters
  * (bytes of a character split across tokens are held until it completes). */
 typedef struct hy_detok hy_detok;
-int hy_detok_new(const hy_model *m, bool render_special, hy_detok **out);
-void hy_detok_free(hy_detok *d);
+HY_API int hy_detok_new(const hy_model *m, bool render_special, hy_detok **out);
+HY_API void hy_detok_free(hy_detok *d);
 /* text/len: the bytes ready to print, valid until the next call on d. */
-int hy_detok_push(hy_detok *d, hy_token t, const char **text, size_t *len);
+HY_API int hy_detok_push(hy_detok *d, hy_token t, const char **text, size_t *len);
 /* The held bytes of an incomplete character, at the end. */
-void hy_detok_flush(hy_detok *d, const char **text, size_t *len);
-hy_token hy_token_bos(const hy_model *m);  /* -1 if none */
-hy_token hy_token_eos(const hy_model *m);
+HY_API void hy_detok_flush(hy_detok *d, const char **text, size_t *len);
+HY_API hy_token hy_token_bos(const hy_model *m);  /* -1 if none */
+HY_API hy_token hy_token_eos(const hy_model *m);
 
 /* ---- session ----------------------------------------------------------------------- */
 struct hy_session_params {
@@ -150,23 +160,23 @@ struct hy_session_params {
     uint32_t n_batch;   /* prompt tokens per forward pass; 0 = the model's planned batch */
     int n_threads;      /* 0 = the model's */
 };
-struct hy_session_params hy_session_default_params(void);
-int hy_session_new(hy_model *m, const struct hy_session_params *p, hy_session **out);
-void hy_session_free(hy_session *s);
+HY_API struct hy_session_params hy_session_default_params(void);
+HY_API int hy_session_new(hy_model *m, const struct hy_session_params *p, hy_session **out);
+HY_API void hy_session_free(hy_session *s);
 
 /* Append tokens to the session and run them through the model. Only the new tokens
  * are computed; earlier ones come from the KV cache. all_logits: keep the logits of
  * every token of this call (else only the last); those n x n_vocab floats are allocated
  * outside the RAM budget (the plan reserves one row). On failure the session is as before
  * the call (hy_session_n_past unchanged) and has no logits. */
-int hy_session_eval(hy_session *s, const hy_token *toks, int n, bool all_logits);
+HY_API int hy_session_eval(hy_session *s, const hy_token *toks, int n, bool all_logits);
 /* Logits of the i-th token of the last eval (i = -1: the last). n_vocab floats. */
-const float *hy_session_logits(const hy_session *s, int i);
-int hy_session_n_past(const hy_session *s);
+HY_API const float *hy_session_logits(const hy_session *s, int i);
+HY_API int hy_session_n_past(const hy_session *s);
 /* Positions the session's KV cache holds: n_past never exceeds it. */
-int hy_session_n_ctx(const hy_session *s);
+HY_API int hy_session_n_ctx(const hy_session *s);
 /* Forget everything after the first n tokens (n = 0: reset). */
-int hy_session_truncate(hy_session *s, int n);
+HY_API int hy_session_truncate(hy_session *s, int n);
 
 struct hy_session_stats {
     uint64_t disk_read_bytes;   /* bytes read from the model file since the model was
@@ -174,7 +184,7 @@ struct hy_session_stats {
     double stall_seconds;       /* time compute waited on streamed weights */
     uint64_t n_eval_tokens;
 };
-void hy_session_stats(const hy_session *s, struct hy_session_stats *out);
+HY_API void hy_session_stats(const hy_session *s, struct hy_session_stats *out);
 
 /* ---- sampling ---------------------------------------------------------------------- */
 typedef struct hy_sampler hy_sampler;
@@ -187,14 +197,14 @@ struct hy_sampler_params {
     int repeat_last_n;      /* tokens the penalty looks back over */
     uint64_t seed;
 };
-struct hy_sampler_params hy_sampler_default_params(void);
-int hy_sampler_new(const struct hy_sampler_params *p, int n_vocab, hy_sampler **out);
-void hy_sampler_free(hy_sampler *s);
+HY_API struct hy_sampler_params hy_sampler_default_params(void);
+HY_API int hy_sampler_new(const struct hy_sampler_params *p, int n_vocab, hy_sampler **out);
+HY_API void hy_sampler_free(hy_sampler *s);
 /* Choose the next token from logits (n_vocab floats, not modified). */
-hy_token hy_sampler_sample(hy_sampler *s, const float *logits);
+HY_API hy_token hy_sampler_sample(hy_sampler *s, const float *logits);
 /* Tell the sampler a token entered the context (for the repeat penalty). */
-void hy_sampler_accept(hy_sampler *s, hy_token t);
-void hy_sampler_reset(hy_sampler *s);
+HY_API void hy_sampler_accept(hy_sampler *s, hy_token t);
+HY_API void hy_sampler_reset(hy_sampler *s);
 
 /* ---- synthetic models --------------------------------------------------------------- */
 struct hy_synth_params {
@@ -209,11 +219,11 @@ struct hy_synth_params {
     void (*progress)(double frac, void *user);
     void *user;
 };
-struct hy_synth_params hy_synth_default_params(void);
+HY_API struct hy_synth_params hy_synth_default_params(void);
 /* Write a random-weight GGUF of a real model's shape. A failed write leaves no file. */
-int hy_synth(const struct hy_synth_params *p, const char *out_path);
-const char *hy_synth_preset_name(int i);  /* NULL past the last */
-const char *hy_synth_type_name(int i);
+HY_API int hy_synth(const struct hy_synth_params *p, const char *out_path);
+HY_API const char *hy_synth_preset_name(int i);  /* NULL past the last */
+HY_API const char *hy_synth_type_name(int i);
 
 /* ---- chat templates (src/tokenizer) ------------------------------------------------ */
 struct hy_chat_message {
@@ -228,26 +238,26 @@ struct hy_chat_message {
  * opening of the assistant's turn. Returns the length of the rendering (which may exceed cap:
  * min(length, cap) bytes are written, no NUL) or a negative status; an unrecognised template
  * is -EINVAL and hy_last_error() lists the known names. */
-int hy_chat_apply_template(const char *tmpl, const struct hy_chat_message *msgs, size_t n,
+HY_API int hy_chat_apply_template(const char *tmpl, const struct hy_chat_message *msgs, size_t n,
                            bool add_generation_prompt, char *buf, int cap);
 /* Names of the template families rendered; returns how many there are (may exceed cap). */
-int hy_chat_builtin_templates(const char **names, int cap);
+HY_API int hy_chat_builtin_templates(const char **names, int cap);
 
 /* A chat over a session: the model's template (or tmpl, a family name), and a KV cache
  * kept across turns, so each turn evaluates only its new tokens. */
 typedef struct hy_chat hy_chat;
 /* system: the system prompt or NULL. The chat starts at the session's current position. */
-int hy_chat_new(hy_session *s, const char *tmpl, const char *system, hy_chat **out);
-void hy_chat_free(hy_chat *c);
-const char *hy_chat_template_name(const hy_chat *c);
+HY_API int hy_chat_new(hy_session *s, const char *tmpl, const char *system, hy_chat **out);
+HY_API void hy_chat_free(hy_chat *c);
+HY_API const char *hy_chat_template_name(const hy_chat *c);
 /* Add a user message and evaluate what the session lacks (n_new: tokens evaluated); the
  * session's last logits then predict the reply's first token. */
-int hy_chat_user(hy_chat *c, const char *text, int *n_new);
+HY_API int hy_chat_user(hy_chat *c, const char *text, int *n_new);
 /* Record the reply. Its generated tokens must already be in the session (evaluated one
  * by one), without the end-of-generation token that stopped it; text is their text. */
-int hy_chat_assistant(hy_chat *c, const char *text);
+HY_API int hy_chat_assistant(hy_chat *c, const char *text);
 /* Forget the conversation (the system prompt stays). */
-int hy_chat_reset(hy_chat *c);
+HY_API int hy_chat_reset(hy_chat *c);
 
 /* ---- hardware profile, placement plan, estimate (src/tier) ------------------------- */
 
@@ -316,13 +326,13 @@ struct hy_profile_params {
     hy_progress_fn progress;    /* NULL = silent */
     void *user;
 };
-struct hy_profile_params hy_profile_default_params(void);
+HY_API struct hy_profile_params hy_profile_default_params(void);
 /* The profile of this machine and of the storage holding p->dir: from the cache
  * ($XDG_CACHE_HOME/hypura/profile.json) when its hardware fingerprint (CPU model, cores,
  * RAM total, storage device) still matches, else measured (about 10-20 s) and cached. */
-int hy_profile_get(const struct hy_profile_params *p, struct hy_profile *out);
+HY_API int hy_profile_get(const struct hy_profile_params *p, struct hy_profile *out);
 /* The profile as JSON (malloc'ed; free() it), or NULL when out of memory. */
-char *hy_profile_json(const struct hy_profile *prof);
+HY_API char *hy_profile_json(const struct hy_profile *prof);
 
 /* Budgets: what the plan may use. 0 = automatic: what is available now minus headroom,
  * capped by any cgroup memory limit. A RAM budget above the cgroup limit is refused. */
@@ -340,14 +350,14 @@ struct hy_plan_params {
     hy_progress_fn progress;    /* measuring progress, NULL = silent */
     void *user;
 };
-struct hy_plan_params hy_plan_default_params(void);
+HY_API struct hy_plan_params hy_plan_default_params(void);
 
 typedef struct hy_plan hy_plan;
 /* Plan a GGUF model: reads the header only (metadata and tensor table, never tensor
  * data), builds tensor roles and the placement plan. A budget too small for any plan
  * fails with -ENOMEM and a message naming the minimum. */
-int hy_plan_file(const char *path, const struct hy_plan_params *p, hy_plan **out);
-void hy_plan_free(hy_plan *pl);
+HY_API int hy_plan_file(const char *path, const struct hy_plan_params *p, hy_plan **out);
+HY_API void hy_plan_free(hy_plan *pl);
 
 struct hy_plan_info {
     const char *mode;           /* "resident", "ffn-stream", "layer-stream", "expert-stream" */
@@ -376,7 +386,7 @@ struct hy_plan_info {
     double cpu_compute_s, gpu_compute_s, disk_transfer_s, pcie_transfer_s, stall_s;
     bool profile_measured;              /* false: predicted from default hardware figures */
 };
-void hy_plan_get_info(const hy_plan *pl, struct hy_plan_info *out);
+HY_API void hy_plan_get_info(const hy_plan *pl, struct hy_plan_info *out);
 
 struct hy_plan_tensor {
     const char *name;
@@ -391,7 +401,7 @@ struct hy_plan_tensor {
     uint32_t n_expert_cached;   /* of them, held in the expert cache or resident */
 };
 /* Tensor i (0 <= i < n_tensors). Returns 0 or -EINVAL. */
-int hy_plan_get_tensor(const hy_plan *pl, int i, struct hy_plan_tensor *out);
+HY_API int hy_plan_get_tensor(const hy_plan *pl, int i, struct hy_plan_tensor *out);
 
 
 /* ---- storage read paths (src/io) --------------------------------------------------- */
@@ -404,7 +414,7 @@ enum hy_read_path {
     HY_READ_THREADS,        /* O_DIRECT through pread worker threads at the queue depth */
     HY_READ_N_PATHS
 };
-const char *hy_read_path_name(enum hy_read_path p);   /* "buffered", "direct", ... */
+HY_API const char *hy_read_path_name(enum hy_read_path p);   /* "buffered", "direct", ... */
 
 struct hy_iobench_params {
     const char *path;               /* the file read */
@@ -423,7 +433,7 @@ struct hy_iobench_params {
                                        when sequential, or after the file's size in random
                                        requests) */
 };
-struct hy_iobench_params hy_iobench_default_params(void);
+HY_API struct hy_iobench_params hy_iobench_default_params(void);
 
 struct hy_iobench_row {
     enum hy_read_path path;
@@ -444,7 +454,7 @@ typedef void (*hy_iobench_fn)(const struct hy_iobench_row *row, void *user);
  * rand_blocks x depths), calling fn after each. A configuration that fails is reported in
  * its row and the run goes on; the function fails (negative) only when the file cannot be
  * created or read at all. */
-int hy_iobench_run(const struct hy_iobench_params *p, hy_iobench_fn fn, void *user);
+HY_API int hy_iobench_run(const struct hy_iobench_params *p, hy_iobench_fn fn, void *user);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,7 @@
  * fixture and on synthetic headers of real model shapes. */
 #include "gguf/gguf.h"
 #include "io/file.h"
-#include "model/hparams.h"
+#include "arch/hparams.h"
 #include "quant/types.h"
 #include "test.h"
 #include "tier/plan.h"
