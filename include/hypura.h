@@ -183,6 +183,10 @@ struct hy_session_stats {
                                    opened: header, resident weights, streamed weights */
     double stall_seconds;       /* time compute waited on streamed weights */
     uint64_t n_eval_tokens;
+    /* streamed weights since the model was placed (all its sessions): units the forward
+     * passes moved to, and of them those the weight schedule (and its run-time hints) did
+     * not foresee, so the prefetcher read the wrong ones; 0 when all goes to plan */
+    uint64_t stream_acquires, out_of_schedule;
 };
 HY_API void hy_session_stats(const hy_session *s, struct hy_session_stats *out);
 

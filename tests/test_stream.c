@@ -84,10 +84,12 @@ static void run_cycles(struct file *f, enum ioq_backend be, int n_slots, int dep
             stream_release(s, u);
         }
     }
-    uint64_t bytes;
-    double stall;
-    stream_stats(s, &bytes, &stall);
-    CHECK(bytes > 0);
+    struct stream_stats st;
+    stream_get_stats(s, &st);
+    CHECK(st.bytes > 0);
+    /* the units were visited in the schedule's order: nothing out of it */
+    CHECKF(st.n_acquires == (uint64_t)cycles * 5, "%llu acquires", (unsigned long long)st.n_acquires);
+    CHECKF(st.n_out_of_schedule == 0, "%llu out of schedule", (unsigned long long)st.n_out_of_schedule);
     stream_free(s);
 }
 
@@ -107,16 +109,19 @@ static void test_cycles(void)
     struct streamer *s;
     CHECK(stream_new_file(&s, f, t, n, &p) == 0);
     uint64_t b1 = 0, b2 = 0;
-    double st;
+    struct stream_stats st;
     for (int c = 0; c < 3; c++) {
         for (int u = 0; u < 5; u++) {
             CHECK(stream_acquire(s, u) != NULL);
             stream_release(s, u);
         }
-        if (c == 0)
-            stream_stats(s, &b1, &st);
+        if (c == 0) {
+            stream_get_stats(s, &st);
+            b1 = st.bytes;
+        }
     }
-    stream_stats(s, &b2, &st);
+    stream_get_stats(s, &st);
+    b2 = st.bytes;
     CHECKF(b1 == b2, "a cached unit was read again (%llu then %llu bytes)", (unsigned long long)b1,
            (unsigned long long)b2);
     stream_free(s);
@@ -189,6 +194,66 @@ static void test_truncated(void)
     file_close(f);
 }
 
+static uint64_t out_of_schedule(struct streamer *s)
+{
+    struct stream_stats st;
+    stream_get_stats(s, &st);
+    return st.n_out_of_schedule;
+}
+
+static bool visit(struct streamer *s, const struct stream_tensor *t, int n, int u)
+{
+    const uint8_t *slot = stream_acquire(s, u);
+    bool ok = slot && check_unit(slot, t, n, u);
+    if (slot)
+        stream_release(s, u);
+    return ok;
+}
+
+/* A pass in another order than the schedule is counted; units 1 and 3 read only on a
+ * hint (experts) are skipped by the schedule, and a hinted order is followed. */
+static void test_schedule(void)
+{
+    struct file *f;
+    CHECK(file_open_direct(&f, g_path) == 0);
+    struct stream_tensor t[32];
+    int n = make_tensors(t);
+    struct stream_params p = stream_default_params();
+    struct streamer *s;
+    CHECK(stream_new_file(&s, f, t, n, &p) == 0);
+    static const int swapped[] = {0, 2, 1, 3, 4};
+    for (int i = 0; i < 5; i++)
+        CHECK(visit(s, t, n, swapped[i]));
+    /* 2 comes early, then 1 is behind the cursor, then 3 does not follow 1 */
+    CHECKF(out_of_schedule(s) == 3, "%llu out of schedule", (unsigned long long)out_of_schedule(s));
+    stream_free(s);
+
+    for (int i = 0; i < n; i++)
+        t[i].on_hint = t[i].unit == 1 || t[i].unit == 3;
+    CHECK(stream_new_file(&s, f, t, n, &p) == 0);
+    for (int c = 0; c < 3; c++) {
+        CHECK(visit(s, t, n, 0));
+        int h[] = {3, 1};
+        CHECK(stream_hint(s, h, 2) == 0);
+        CHECK(visit(s, t, n, 3));
+        CHECK(visit(s, t, n, 1));
+        CHECK(visit(s, t, n, 2));   /* the schedule goes on after the hinted units */
+        CHECK(visit(s, t, n, 4));
+    }
+    CHECKF(out_of_schedule(s) == 0, "%llu out of schedule", (unsigned long long)out_of_schedule(s));
+    CHECK(visit(s, t, n, 0));
+    CHECK(visit(s, t, n, 1));       /* an expert nobody hinted */
+    CHECK(out_of_schedule(s) == 1);
+    int h[] = {3};
+    CHECK(stream_hint(s, h, 1) == 0);
+    CHECK(visit(s, t, n, 2));       /* the hint is skipped */
+    CHECK(out_of_schedule(s) == 2);
+    int bad[] = {5};
+    CHECK(stream_hint(s, bad, 1) == -EINVAL);
+    stream_free(s);
+    file_close(f);
+}
+
 int main(void)
 {
     if (make_file()) {
@@ -196,6 +261,7 @@ int main(void)
         return 77;
     }
     RUN(test_cycles);
+    RUN(test_schedule);
     RUN(test_short_reads);
     RUN(test_failing_read);
     RUN(test_truncated);

@@ -16,6 +16,7 @@
 #define STREAM_GAP_MAX (256u << 10)
 #define STREAM_MAX_EXT 16
 #define STREAM_REAP 64
+#define STREAM_MAX_HINT 64
 
 enum unit_state { U_IDLE = 0, U_INFLIGHT, U_READY, U_FAILED };
 
@@ -33,6 +34,7 @@ struct sunit {
     int slot;                 /* -1 when in no slot */
     int pending;              /* requests not yet completed */
     int pins;                 /* acquires not yet released */
+    bool on_hint;             /* read only when a hint names it */
     int err;
     char errmsg[256];
 };
@@ -59,12 +61,15 @@ struct streamer {
     pthread_cond_t cv_done;   /* a unit became ready or failed */
     pthread_cond_t cv_work;   /* the I/O thread has something to do */
     bool stop;
-    int cursor;               /* the unit the forward pass is at (its last acquire) */
+    int cursor;               /* the unit the forward pass is at (its last acquire), -1 */
+    int hint[STREAM_MAX_HINT];/* units named by the last stream_hint ... */
+    int n_hint, hint_head;    /* ... and the first of them not yet acquired */
     int demand;               /* unit compute waits for, -1 */
     int fatal;                /* the read queue failed: nothing streams any more */
     char fatal_msg[256];
     uint64_t bytes0;          /* file bytes_read at creation */
     double stall_s;
+    uint64_t n_acquires, n_out_of_schedule, n_demand;
 };
 
 struct stream_params stream_default_params(void)
@@ -110,6 +115,7 @@ static int layout(struct streamer *s, struct stream_tensor *t, int n_t)
     for (int i = 0; i < n_t; i++) {
         struct stream_tensor *x = order[i];
         struct sunit *u = &s->u[x->unit];
+        u->on_hint |= x->on_hint;
         struct extent *e = u->n_ext ? &u->ext[u->n_ext - 1] : NULL;
         if (e && x->off >= e->off + e->len && x->off - (e->off + e->len) <= STREAM_GAP_MAX) {
             e->len = x->off + x->len - e->off;
@@ -166,6 +172,18 @@ static int layout(struct streamer *s, struct stream_tensor *t, int n_t)
 static int cycle_dist(const struct streamer *s, int from, int to)
 {
     return ((to - from) % s->n_units + s->n_units) % s->n_units;
+}
+
+/* The unit the schedule visits after u (u = -1: the first), skipping those read only on
+ * a hint; -1 if every unit is. */
+static int next_scheduled(const struct streamer *s, int u)
+{
+    for (int k = 1; k <= s->n_units; k++) {
+        int v = (u + k) % s->n_units;
+        if (!s->u[v].on_hint)
+            return v;
+    }
+    return -1;
 }
 
 /* A slot for unit u, or -1: empty first, else the one whose unit is needed furthest in
@@ -258,6 +276,21 @@ static void complete(struct streamer *s, const struct ioq_cqe *c)
     }
 }
 
+/* Read ahead what comes after the cursor: the hinted units not yet acquired, then the
+ * schedule, prefetch_depth units in all (and never the whole cycle). */
+static void prefetch(struct streamer *s)
+{
+    int k = 0, limit = HY_MIN(s->p.prefetch_depth, s->n_units - 1);
+    for (int h = s->hint_head; h < s->n_hint && k < limit; h++, k++) {
+        int v = s->hint[h];
+        if (s->u[v].st == U_IDLE && issue(s, v, IOQ_PREFETCH) == -EBUSY)
+            return;
+    }
+    for (int v = next_scheduled(s, s->cursor); v >= 0 && k < limit; v = next_scheduled(s, v), k++)
+        if (s->u[v].st == U_IDLE && issue(s, v, IOQ_PREFETCH) == -EBUSY)
+            return;
+}
+
 static void *io_main(void *arg)
 {
     struct streamer *s = arg;
@@ -266,11 +299,7 @@ static void *io_main(void *arg)
     while (!s->stop) {
         if (s->demand >= 0 && s->u[s->demand].st == U_IDLE)
             issue(s, s->demand, IOQ_DEMAND);
-        for (int k = 1; k <= s->p.prefetch_depth && k < s->n_units; k++) {
-            int v = (s->cursor + k) % s->n_units;
-            if (s->u[v].st == U_IDLE && issue(s, v, IOQ_PREFETCH) == -EBUSY)
-                break;
-        }
+        prefetch(s);
         if (ioq_outstanding(s->q) == 0) {
             pthread_cond_wait(&s->cv_work, &s->mu);
             continue;
@@ -308,6 +337,7 @@ static int stream_init(struct streamer *s, struct stream_tensor *t, int n_t, con
     uint32_t align = s->f->align ? s->f->align : 1;
     s->p.chunk_bytes = HY_ALIGN_UP(s->p.chunk_bytes, (uint64_t)align);
     s->demand = -1;
+    s->cursor = -1;
     int rc = layout(s, t, n_t);
     if (rc)
         return rc;
@@ -411,6 +441,49 @@ void stream_free(struct streamer *s)
 uint64_t stream_slot_bytes(const struct streamer *s) { return s->slot_bytes; }
 uint64_t stream_pool_bytes(const struct streamer *s) { return s->pool_bytes; }
 
+/* An acquire that moves the forward pass to unit ui: was it what the hints, else the
+ * schedule, said would come? */
+static void account(struct streamer *s, int ui)
+{
+    s->n_acquires++;
+    if (s->hint_head < s->n_hint) {
+        if (s->hint[s->hint_head] == ui) {
+            s->hint_head++;
+            return;
+        }
+        s->n_out_of_schedule++;
+        for (int h = s->hint_head; h < s->n_hint; h++)
+            if (s->hint[h] == ui) { /* hinted, but early: it is not coming again */
+                memmove(&s->hint[h], &s->hint[h + 1], sizeof s->hint[0] * (size_t)(s->n_hint - h - 1));
+                s->n_hint--;
+                break;
+            }
+        return;
+    }
+    if (ui != next_scheduled(s, s->cursor))
+        s->n_out_of_schedule++;
+}
+
+int stream_hint(struct streamer *s, const int *units, int n)
+{
+    if (n < 0 || n > STREAM_MAX_HINT) {
+        set_error("%d hinted units (at most %d)", n, STREAM_MAX_HINT);
+        return -EINVAL;
+    }
+    for (int i = 0; i < n; i++)
+        if (units[i] < 0 || units[i] >= s->n_units) {
+            set_error("no streaming unit %d", units[i]);
+            return -EINVAL;
+        }
+    pthread_mutex_lock(&s->mu);
+    memcpy(s->hint, units, sizeof *units * (size_t)n);
+    s->n_hint = n;
+    s->hint_head = 0;
+    pthread_cond_signal(&s->cv_work);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
 const uint8_t *stream_acquire(struct streamer *s, int ui)
 {
     if (ui < 0 || ui >= s->n_units) {
@@ -433,9 +506,12 @@ const uint8_t *stream_acquire(struct streamer *s, int ui)
         set_error("streaming weights failed: %s", msg);
         return NULL;
     }
+    if (ui != s->cursor)
+        account(s, ui);
     s->cursor = ui;
     if (u->st != U_READY) {
         double t0 = now_seconds();
+        s->n_demand++;
         if (u->st == U_FAILED)
             u->st = U_IDLE; /* a later pass may try again */
         s->demand = ui;
@@ -469,8 +545,16 @@ void stream_release(struct streamer *s, int u)
     pthread_mutex_unlock(&s->mu);
 }
 
-void stream_stats(const struct streamer *s, uint64_t *bytes, double *stall_s)
+void stream_get_stats(struct streamer *s, struct stream_stats *out)
 {
-    *bytes = s ? s->f->bytes_read - s->bytes0 : 0;
-    *stall_s = s ? s->stall_s : 0;
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    out->bytes = s->f->bytes_read - s->bytes0;
+    out->stall_s = s->stall_s;
+    out->n_acquires = s->n_acquires;
+    out->n_out_of_schedule = s->n_out_of_schedule;
+    out->n_demand = s->n_demand;
+    pthread_mutex_unlock(&s->mu);
 }

@@ -3,10 +3,15 @@
  *
  * Streamed tensors are grouped into units (the runtime makes each unit a chunk of rows of
  * one matrix; tensors sharing a unit that lie close in the file are read as one range,
- * gap included). A forward pass visits the units in a fixed cyclic order, so the
- * streamer knows what comes next: while the CPU computes with unit u, an I/O thread reads
- * units u+1 .. u+depth into free slots through the asynchronous queue (ioq.h), with direct
- * I/O so the page cache does not grow. Rules (the seed project's bugs, not repeated):
+ * gap included). Units are numbered in the order of the schedule, the order a forward
+ * pass visits them, which repeats every pass, so the streamer knows what comes next:
+ * while the CPU computes with unit u, an I/O thread reads the next units of the schedule
+ * into free slots through the asynchronous queue (ioq.h), with direct I/O so the page
+ * cache does not grow. Some units are read only when chosen at run time (a layer's
+ * experts, chosen by its router): the schedule skips them unless a hint (stream_hint:
+ * "these units next") names them, and then they come before the rest of the cycle.
+ * An acquire of anything else than what the schedule and the hints said is counted as
+ * out of schedule: it means the prefetcher read the wrong units. Rules (the seed project's bugs, not repeated):
  * a unit is ready only when every byte of it has arrived; a slot whose unit is in use
  * (acquired and not yet released) is never reused; a unit being read is never read again;
  * a demanded unit's reads go before prefetch reads; a failed read is reported, never
@@ -28,6 +33,7 @@ struct streamer;
 struct stream_tensor {
     uint64_t off, len;     /* bytes in the model file */
     int unit;              /* 0 .. n_units - 1, in the order the forward pass visits them */
+    bool on_hint;          /* its unit is read only when a hint names it (an expert) */
     uint64_t unit_off;     /* out */
 };
 
@@ -61,7 +67,19 @@ const uint8_t *stream_acquire(struct streamer *s, int u);
 /* One acquire of unit u is over: once none is left, its slot may be refilled. */
 void stream_release(struct streamer *s, int u);
 
-/* Bytes read from storage and seconds compute waited, since creation. s may be NULL. */
-void stream_stats(const struct streamer *s, uint64_t *bytes, double *stall_s);
+/* The next units the forward pass will acquire, in order, before it goes on with the
+ * schedule: they are read ahead first. Replaces the hints not yet acquired. n <= 64.
+ * Returns 0 or -EINVAL (a unit out of range, too many). */
+int stream_hint(struct streamer *s, const int *units, int n);
+
+struct stream_stats {
+    uint64_t bytes;             /* read from storage */
+    double stall_s;             /* seconds compute waited for a unit */
+    uint64_t n_acquires;        /* acquires that moved the schedule (not repeated ones) */
+    uint64_t n_out_of_schedule; /* of them, not the unit the schedule or a hint said */
+    uint64_t n_demand;          /* of them, found not yet read or in flight */
+};
+/* Since creation. s may be NULL (all zero). */
+void stream_get_stats(struct streamer *s, struct stream_stats *out);
 
 #endif

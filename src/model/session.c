@@ -201,8 +201,11 @@ int hy_session_truncate(hy_session *s, int n)
 void hy_session_stats(const hy_session *s, struct hy_session_stats *out)
 {
     *out = s->stats;
-    uint64_t streamed;
-    stream_stats(s->m->stream, &streamed, &out->stall_seconds);
+    struct stream_stats st;
+    stream_get_stats(s->m->stream, &st);
+    out->stall_seconds = st.stall_s;
+    out->stream_acquires = st.n_acquires;
+    out->out_of_schedule = st.n_out_of_schedule;
     /* everything read from the model file since it was opened: header, resident
      * weights, streamed chunks, embedding rows (one file counts what the other does not) */
     out->disk_read_bytes = s->m->file->bytes_read + (s->m->dfile ? s->m->dfile->bytes_read : 0);
