@@ -4,7 +4,12 @@
  * test data in tests/data/chat/ holds llama.cpp's expected strings); detection checks the same
  * marker strings in the same order. Families llama.cpp detects but that are not rendered here
  * are still detected, so that such a template is reported as what it is instead of landing in
- * a later family by accident. */
+ * a later family by accident.
+ *
+ * A family's layout is data, a row of k_layouts: a format string per role, such as
+ * "<|{role}|>\n{content}<|end|>\n", a BOS, a generation prompt. render_turns writes any row;
+ * the few families that do not fit (the [INST] turns of Llama 2 and Mistral v1/v3, GigaChat,
+ * Bailing 2) have a small function of their own, named in their row. */
 #include "tokenizer/chat.h"
 #include "hypura.h"
 #include "util/log.h"
@@ -318,412 +323,426 @@ static bool is(const char *role, const char *s)
     return !strcmp(role, s);
 }
 
-static void render(int f, const struct chat_msg *m, size_t n, bool gen, struct out *o)
+/* A family's layout is a row of k_layouts: each message goes through the format string of
+ * the first turn whose role matches it. A format is literal text and these slots: */
+enum slot {
+    SLOT_ROLE,           /* {role}: the role as given */
+    SLOT_ROLE_CAP,       /* {Role}: its first letter upper-cased (ASCII) */
+    SLOT_ROLE_UPPER,     /* {ROLE}: all of it upper-cased (ASCII) */
+    SLOT_CONTENT,        /* {content}: the message text, recorded as content */
+    SLOT_CONTENT_TRIM,   /* {content|trim}: the same, trimmed of surrounding whitespace */
+    SLOT_SYSTEM,         /* {system}: the held system messages (hold_system), then a blank line */
+    SLOT_SYSTEM_TRIM,    /* {system|trim}: the same, each trimmed */
+    SLOT_N
+};
+
+static const char *const k_slots[SLOT_N] = {
+    [SLOT_ROLE] = "{role}", [SLOT_ROLE_CAP] = "{Role}", [SLOT_ROLE_UPPER] = "{ROLE}",
+    [SLOT_CONTENT] = "{content}", [SLOT_CONTENT_TRIM] = "{content|trim}",
+    [SLOT_SYSTEM] = "{system}", [SLOT_SYSTEM_TRIM] = "{system|trim}",
+};
+
+struct turn {
+    const char *role;   /* the role this turn is for; "*": any role not matched before it */
+    const char *fmt;    /* what a message of that role becomes: text and slots */
+};
+
+struct layout;
+typedef void render_fn(const struct layout *ly, const struct chat_msg *m, size_t n, bool gen,
+                       struct out *o);
+
+struct layout {
+    const char *bos;        /* written first, even for an empty conversation */
+    const char *sep;        /* written between two messages */
+    const char *open;       /* render_inst: what opens an [INST] turn */
+    struct turn turns[5];   /* up to the first with no fmt; a message matching none is left out */
+    const char *gen;        /* the generation prompt, when asked for; NULL: the family has none */
+    bool hold_system;       /* no system turn: system messages wait for the next {system} */
+    render_fn *render;      /* an irregular family's own renderer; NULL: render_turns */
+};
+
+#define NONE_HELD SIZE_MAX
+
+/* The system messages held since *held, and a blank line after them if any had text. */
+static void write_held(const struct chat_msg *m, size_t i, size_t *held, bool trim, struct out *o)
 {
-    switch (f) {
-    case F_CHATML:
-        for (size_t i = 0; i < n; i++) {
-            put(o, "<|im_start|>"), put(o, m[i].role), put(o, "\n");
-            content(o, m[i].content, false);
-            put(o, "<|im_end|>\n");
-        }
-        if (gen)
-            put(o, "<|im_start|>assistant\n");
+    if (*held == NONE_HELD)
+        return;
+    size_t before = o->n;
+    for (size_t k = *held; k < i; k++)
+        if (is(m[k].role, "system"))
+            content(o, m[k].content, trim);
+    if (o->n > before)
+        put(o, "\n\n");
+    *held = NONE_HELD;
+}
+
+static void write_slot(enum slot s, const struct chat_msg *m, size_t i, size_t *held, struct out *o)
+{
+    switch (s) {
+    case SLOT_ROLE:
+        put(o, m[i].role);
         break;
-    case F_MISTRAL_V7:
-    case F_MISTRAL_V7_TEKKEN: {
-        const char *sp = f == F_MISTRAL_V7 ? " " : "";
-        for (size_t i = 0; i < n; i++) {
-            if (is(m[i].role, "system")) {
-                put(o, "[SYSTEM_PROMPT]"), put(o, sp), content(o, m[i].content, false), put(o, "[/SYSTEM_PROMPT]");
-            } else if (is(m[i].role, "user")) {
-                put(o, "[INST]"), put(o, sp), content(o, m[i].content, false), put(o, "[/INST]");
-            } else {
-                put(o, sp), content(o, m[i].content, false), put(o, "</s>");
-            }
-        }
-        break;
-    }
-    case F_MISTRAL_V1:
-    case F_MISTRAL_V3:
-    case F_MISTRAL_V3_TEKKEN: {
-        const char *lead = f == F_MISTRAL_V1 ? " " : "";
-        const char *trail = f == F_MISTRAL_V3_TEKKEN ? "" : " ";
-        bool in_turn = false;
-        for (size_t i = 0; i < n; i++) {
-            if (!in_turn) {
-                put(o, lead), put(o, "[INST]"), put(o, trail);
-                in_turn = true;
-            }
-            if (is(m[i].role, "system")) {
-                content(o, m[i].content, false), put(o, "\n\n");
-            } else if (is(m[i].role, "user")) {
-                content(o, m[i].content, false), put(o, lead), put(o, "[/INST]");
-            } else {
-                put(o, trail), content(o, m[i].content, f == F_MISTRAL_V3), put(o, "</s>");
-                in_turn = false;
-            }
+    case SLOT_ROLE_CAP:
+    case SLOT_ROLE_UPPER:
+        for (const char *r = m[i].role; *r; r++) {
+            bool up = s == SLOT_ROLE_UPPER || r == m[i].role;
+            char c = up && *r >= 'a' && *r <= 'z' ? (char)(*r - 32) : *r;
+            put_n(o, &c, 1);
         }
         break;
-    }
-    case F_LLAMA2:
-    case F_LLAMA2_SYS:
-    case F_LLAMA2_SYS_BOS:
-    case F_LLAMA2_SYS_STRIP: {
-        bool sys = f != F_LLAMA2, strip = f == F_LLAMA2_SYS_STRIP;
-        bool in_turn = true;   /* the first [INST] opens without a BOS */
-        put(o, "[INST] ");
-        for (size_t i = 0; i < n; i++) {
-            if (!in_turn) {
-                in_turn = true;
-                put(o, f == F_LLAMA2_SYS_BOS ? "<s>[INST] " : "[INST] ");
-            }
-            if (is(m[i].role, "system")) {
-                if (sys)
-                    put(o, "<<SYS>>\n"), content(o, m[i].content, strip), put(o, "\n<</SYS>>\n\n");
-                else   /* no system slot: the text goes first in the user turn */
-                    content(o, m[i].content, strip), put(o, "\n");
-            } else if (is(m[i].role, "user")) {
-                content(o, m[i].content, strip), put(o, " [/INST]");
-            } else {
-                content(o, m[i].content, strip), put(o, "</s>");
-                in_turn = false;
-            }
-        }
+    case SLOT_CONTENT:
+    case SLOT_CONTENT_TRIM:
+        content(o, m[i].content, s == SLOT_CONTENT_TRIM);
         break;
-    }
-    case F_PHI3:
-        for (size_t i = 0; i < n; i++) {
-            put(o, "<|"), put(o, m[i].role), put(o, "|>\n");
-            content(o, m[i].content, false);
-            put(o, "<|end|>\n");
-        }
-        if (gen)
-            put(o, "<|assistant|>\n");
+    case SLOT_SYSTEM:
+    case SLOT_SYSTEM_TRIM:
+        write_held(m, i, held, s == SLOT_SYSTEM_TRIM, o);
         break;
-    case F_PHI4:
-        for (size_t i = 0; i < n; i++) {
-            put(o, "<|im_start|>"), put(o, m[i].role), put(o, "<|im_sep|>");
-            content(o, m[i].content, false);
-            put(o, "<|im_end|>");
-        }
-        if (gen)
-            put(o, "<|im_start|>assistant<|im_sep|>");
-        break;
-    case F_FALCON3:
-        for (size_t i = 0; i < n; i++) {
-            put(o, "<|"), put(o, m[i].role), put(o, "|>\n");
-            content(o, m[i].content, false);
-            put(o, "\n");
-        }
-        if (gen)
-            put(o, "<|assistant|>\n");
-        break;
-    case F_ZEPHYR:
-        for (size_t i = 0; i < n; i++) {
-            put(o, "<|"), put(o, m[i].role), put(o, "|>\n");
-            content(o, m[i].content, false);
-            put(o, "<|endoftext|>\n");
-        }
-        if (gen)
-            put(o, "<|assistant|>\n");
-        break;
-    case F_MONARCH:
-        for (size_t i = 0; i < n; i++) {
-            if (i)
-                put(o, "<s>");   /* the BOS of every message but the first */
-            put(o, m[i].role), put(o, "\n");
-            content(o, m[i].content, false);
-            put(o, "</s>\n");
-        }
-        if (gen)
-            put(o, "<s>assistant\n");
-        break;
-    case F_GEMMA: {
-        /* no system turn: system text (trimmed, several joined) opens the next user turn */
-        size_t sys = n;   /* first system message not written yet, n = none */
-        for (size_t i = 0; i < n; i++) {
-            if (is(m[i].role, "system")) {
-                if (sys == n)
-                    sys = i;
-                continue;
-            }
-            bool model = is(m[i].role, "assistant");
-            put(o, "<start_of_turn>"), put(o, model ? "model" : m[i].role), put(o, "\n");
-            if (sys < n && !model) {
-                size_t before = o->n;
-                for (size_t k = sys; k < i; k++)
-                    if (is(m[k].role, "system"))
-                        content(o, m[k].content, true);
-                if (o->n > before)
-                    put(o, "\n\n");
-                sys = n;
-            }
-            content(o, m[i].content, true);
-            put(o, "<end_of_turn>\n");
-        }
-        if (gen)
-            put(o, "<start_of_turn>model\n");
-        break;
-    }
-    case F_ORION: {
-        size_t sys = n;   /* as gemma, untrimmed */
-        for (size_t i = 0; i < n; i++) {
-            if (is(m[i].role, "system")) {
-                if (sys == n)
-                    sys = i;
-            } else if (is(m[i].role, "user")) {
-                put(o, "Human: ");
-                if (sys < n) {
-                    size_t before = o->n;
-                    for (size_t k = sys; k < i; k++)
-                        if (is(m[k].role, "system"))
-                            content(o, m[k].content, false);
-                    if (o->n > before)
-                        put(o, "\n\n");
-                    sys = n;
-                }
-                content(o, m[i].content, false), put(o, "\n\nAssistant: </s>");
-            } else {
-                content(o, m[i].content, false), put(o, "</s>");
-            }
-        }
-        break;
-    }
-    case F_OPENCHAT:
-        for (size_t i = 0; i < n; i++) {
-            if (is(m[i].role, "system")) {
-                content(o, m[i].content, false);
-            } else {
-                char cap[2] = {m[i].role[0], 0};
-                if (cap[0] >= 'a' && cap[0] <= 'z')
-                    cap[0] = (char)(cap[0] - 32);
-                put(o, "GPT4 Correct "), put(o, cap), put(o, m[i].role[0] ? m[i].role + 1 : "");
-                put(o, ": "), content(o, m[i].content, false);
-            }
-            put(o, "<|end_of_turn|>");
-        }
-        if (gen)
-            put(o, "GPT4 Correct Assistant:");
-        break;
-    case F_VICUNA:
-    case F_VICUNA_ORCA:
-        for (size_t i = 0; i < n; i++) {
-            if (is(m[i].role, "system")) {
-                if (f == F_VICUNA_ORCA)
-                    put(o, "SYSTEM: "), content(o, m[i].content, false), put(o, "\n");
-                else
-                    content(o, m[i].content, false), put(o, "\n\n");
-            } else if (is(m[i].role, "user")) {
-                put(o, "USER: "), content(o, m[i].content, false), put(o, "\n");
-            } else if (is(m[i].role, "assistant")) {
-                put(o, "ASSISTANT: "), content(o, m[i].content, false), put(o, "</s>\n");
-            }
-        }
-        if (gen)
-            put(o, "ASSISTANT:");
-        break;
-    case F_DEEPSEEK:
-        for (size_t i = 0; i < n; i++) {
-            if (is(m[i].role, "system"))
-                content(o, m[i].content, false);
-            else if (is(m[i].role, "user"))
-                put(o, "### Instruction:\n"), content(o, m[i].content, false), put(o, "\n");
-            else if (is(m[i].role, "assistant"))
-                put(o, "### Response:\n"), content(o, m[i].content, false), put(o, "\n<|EOT|>\n");
-        }
-        if (gen)
-            put(o, "### Response:\n");
-        break;
-    case F_DEEPSEEK2:
-        for (size_t i = 0; i < n; i++) {
-            if (is(m[i].role, "system"))
-                content(o, m[i].content, false), put(o, "\n\n");
-            else if (is(m[i].role, "user"))
-                put(o, "User: "), content(o, m[i].content, false), put(o, "\n\n");
-            else if (is(m[i].role, "assistant"))
-                put(o, "Assistant: "), content(o, m[i].content, false),
-                    put(o, "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>");
-        }
-        if (gen)
-            put(o, "Assistant:");
-        break;
-    case F_DEEPSEEK3:
-        for (size_t i = 0; i < n; i++) {
-            if (is(m[i].role, "system"))
-                content(o, m[i].content, false), put(o, "\n\n");
-            else if (is(m[i].role, "user"))
-                put(o, "<\xef\xbd\x9cUser\xef\xbd\x9c>"), content(o, m[i].content, false);
-            else if (is(m[i].role, "assistant"))
-                put(o, "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>"), content(o, m[i].content, false),
-                    put(o, "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>");
-        }
-        if (gen)
-            put(o, "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>");
-        break;
-    case F_COMMAND_R:
-        for (size_t i = 0; i < n; i++) {
-            const char *tag = is(m[i].role, "system") ? "<|SYSTEM_TOKEN|>"
-                              : is(m[i].role, "user") ? "<|USER_TOKEN|>"
-                              : is(m[i].role, "assistant") ? "<|CHATBOT_TOKEN|>" : NULL;
-            if (tag)
-                put(o, "<|START_OF_TURN_TOKEN|>"), put(o, tag), content(o, m[i].content, true),
-                    put(o, "<|END_OF_TURN_TOKEN|>");
-        }
-        if (gen)
-            put(o, "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>");
-        break;
-    case F_LLAMA3:
-        for (size_t i = 0; i < n; i++) {
-            put(o, "<|start_header_id|>"), put(o, m[i].role), put(o, "<|end_header_id|>\n\n");
-            content(o, m[i].content, true);
-            put(o, "<|eot_id|>");
-        }
-        if (gen)
-            put(o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
-        break;
-    case F_LLAMA4:
-        for (size_t i = 0; i < n; i++) {
-            put(o, "<|header_start|>"), put(o, m[i].role), put(o, "<|header_end|>\n\n");
-            content(o, m[i].content, true);
-            put(o, "<|eot|>");
-        }
-        if (gen)
-            put(o, "<|header_start|>assistant<|header_end|>\n\n");
-        break;
-    case F_CHATGLM3:
-    case F_CHATGLM4:
-    case F_GLMEDGE:
-        if (f == F_CHATGLM3)
-            put(o, "[gMASK]sop");
-        else if (f == F_CHATGLM4)
-            put(o, "[gMASK]<sop>");
-        for (size_t i = 0; i < n; i++) {
-            put(o, "<|"), put(o, m[i].role), put(o, f == F_CHATGLM3 ? "|>\n " : "|>\n");
-            content(o, m[i].content, false);
-        }
-        if (gen)
-            put(o, f == F_CHATGLM4 ? "<|assistant|>\n" : "<|assistant|>");
-        break;
-    case F_MINICPM:
-        for (size_t i = 0; i < n; i++) {
-            if (is(m[i].role, "user"))
-                put(o, "<\xe7\x94\xa8\xe6\x88\xb7>"), content(o, m[i].content, true), put(o, "<AI>");
-            else
-                content(o, m[i].content, true);
-        }
-        break;
-    case F_EXAONE3:
-    case F_EXAONE4:
-        for (size_t i = 0; i < n; i++) {
-            if (is(m[i].role, "system"))
-                put(o, "[|system|]"), content(o, m[i].content, true), put(o, "[|endofturn|]\n");
-            else if (is(m[i].role, "user"))
-                put(o, "[|user|]"), content(o, m[i].content, true), put(o, "\n");
-            else if (is(m[i].role, "assistant"))
-                put(o, "[|assistant|]"), content(o, m[i].content, true), put(o, "[|endofturn|]\n");
-            else if (f == F_EXAONE4 && is(m[i].role, "tool"))
-                put(o, "[|tool|]"), content(o, m[i].content, true), put(o, "[|endofturn|]\n");
-        }
-        if (gen)
-            put(o, "[|assistant|]");
-        break;
-    case F_GRANITE:
-        for (size_t i = 0; i < n; i++) {
-            put(o, "<|start_of_role|>"), put(o, m[i].role), put(o, "<|end_of_role|>");
-            if (is(m[i].role, "assistant_tool_call"))
-                put(o, "<|tool_call|>");
-            content(o, m[i].content, false);
-            put(o, "<|end_of_text|>\n");
-        }
-        if (gen)
-            put(o, "<|start_of_role|>assistant<|end_of_role|>");
-        break;
-    case F_GIGACHAT: {
-        size_t i = 0;
-        put(o, "<s>");
-        if (n && is(m[0].role, "system")) {
-            content(o, m[0].content, false), put(o, "<|message_sep|>");
-            i = 1;
-        }
-        for (; i < n; i++) {
-            if (is(m[i].role, "user"))
-                put(o, "user<|role_sep|>"), content(o, m[i].content, false),
-                    put(o, "<|message_sep|>available functions<|role_sep|>[]<|message_sep|>");
-            else if (is(m[i].role, "assistant"))
-                put(o, "assistant<|role_sep|>"), content(o, m[i].content, false), put(o, "<|message_sep|>");
-        }
-        if (gen)
-            put(o, "assistant<|role_sep|>");
-        break;
-    }
-    case F_MEGREZ:
-        for (size_t i = 0; i < n; i++) {
-            put(o, "<|role_start|>"), put(o, m[i].role), put(o, "<|role_end|>");
-            content(o, m[i].content, false);
-            put(o, "<|turn_end|>");
-        }
-        if (gen)
-            put(o, "<|role_start|>assistant<|role_end|>");
-        break;
-    case F_YANDEX:
-        for (size_t i = 0; i < n; i++) {
-            if (is(m[i].role, "user"))
-                put(o, " \xd0\x9f\xd0\xbe\xd0\xbb\xd1\x8c\xd0\xb7\xd0\xbe\xd0\xb2\xd0\xb0\xd1\x82\xd0\xb5\xd0\xbb\xd1\x8c: "),
-                    content(o, m[i].content, false), put(o, "\n\n");   /* " Пользователь: " */
-            else if (is(m[i].role, "assistant"))
-                put(o, " \xd0\x90\xd1\x81\xd1\x81\xd0\xb8\xd1\x81\xd1\x82\xd0\xb5\xd0\xbd\xd1\x82: "),
-                    content(o, m[i].content, false), put(o, "\n\n");   /* " Ассистент: " */
-        }
-        if (gen)
-            put(o, " \xd0\x90\xd1\x81\xd1\x81\xd0\xb8\xd1\x81\xd1\x82\xd0\xb5\xd0\xbd\xd1\x82:[SEP]");
-        break;
-    case F_BAILING:
-    case F_BAILING_THINK:
-    case F_BAILING2:
-        if (f == F_BAILING2 && !(n && is(m[0].role, "system")))
-            put(o, "<role>SYSTEM</role>detailed thinking off<|role_end|>");
-        for (size_t i = 0; i < n; i++) {
-            put(o, "<role>");
-            if (is(m[i].role, "user")) {
-                put(o, "HUMAN");
-            } else {
-                for (const char *r = m[i].role; *r; r++) {
-                    char c = *r >= 'a' && *r <= 'z' ? (char)(*r - 32) : *r;
-                    put_n(o, &c, 1);
-                }
-            }
-            put(o, "</role>"), content(o, m[i].content, false);
-            if (f == F_BAILING2)
-                put(o, "<|role_end|>");
-        }
-        if (gen) {
-            put(o, "<role>ASSISTANT</role>");
-            if (f == F_BAILING_THINK)
-                put(o, "<think>");
-        }
-        break;
-    case F_SEED_OSS:
-        for (size_t i = 0; i < n; i++) {
-            put(o, "<seed:bos>"), put(o, m[i].role), put(o, "\n");
-            content(o, m[i].content, is(m[i].role, "assistant"));
-            put(o, "<seed:eos>");
-        }
-        if (gen)
-            put(o, "<seed:bos>assistant\n");
-        break;
-    default:
-        o->err = -EINVAL;
+    case SLOT_N:
         break;
     }
 }
+
+/* Message i through fmt. A '{' that starts no slot is text. */
+static void expand(const char *fmt, const struct chat_msg *m, size_t i, size_t *held, struct out *o)
+{
+    const char *p = fmt, *b;
+    while ((b = strchr(p, '{'))) {
+        put_n(o, p, (size_t)(b - p));
+        int s = 0;
+        while (s < SLOT_N && strncmp(b, k_slots[s], strlen(k_slots[s])))
+            s++;
+        if (s == SLOT_N) {
+            put_n(o, b, 1);
+            p = b + 1;
+            continue;
+        }
+        write_slot((enum slot)s, m, i, held, o);
+        p = b + strlen(k_slots[s]);
+    }
+    put(o, p);
+}
+
+static const struct turn *turn_for(const struct layout *ly, const char *role)
+{
+    for (const struct turn *t = ly->turns; t->fmt; t++)
+        if (is(t->role, "*") || is(t->role, role))
+            return t;
+    return NULL;
+}
+
+/* The messages, each through its turn: no bos, no generation prompt. */
+static void write_turns(const struct layout *ly, const struct chat_msg *m, size_t n, struct out *o)
+{
+    size_t held = NONE_HELD;
+    for (size_t i = 0; i < n; i++) {
+        if (ly->hold_system && is(m[i].role, "system")) {
+            if (held == NONE_HELD)
+                held = i;
+            continue;
+        }
+        const struct turn *t = turn_for(ly, m[i].role);
+        if (!t)
+            continue;
+        if (i && ly->sep)
+            put(o, ly->sep);
+        expand(t->fmt, m, i, &held, o);
+    }
+}
+
+/* The regular families: bos, the messages, the generation prompt. */
+static void render_turns(const struct layout *ly, const struct chat_msg *m, size_t n, bool gen,
+                         struct out *o)
+{
+    if (ly->bos)
+        put(o, ly->bos);
+    write_turns(ly, m, n, o);
+    if (gen && ly->gen)
+        put(o, ly->gen);
+}
+
+/* Llama 2 and Mistral v1/v3 group messages into [INST] turns: ly->open starts one when a
+ * message comes and none is open, and a reply (a message of the "*" turn) ends it. The bos of
+ * Llama 2 is its first turn's opening, written even for an empty conversation and without the
+ * <s> that later openings may have. No generation prompt: an open turn is where a reply goes. */
+static void render_inst(const struct layout *ly, const struct chat_msg *m, size_t n, bool gen,
+                        struct out *o)
+{
+    bool in_turn = ly->bos != NULL;
+    if (ly->bos)
+        put(o, ly->bos);
+    size_t held = NONE_HELD;
+    for (size_t i = 0; i < n; i++) {
+        const struct turn *t = turn_for(ly, m[i].role);
+        if (!t)
+            continue;
+        if (!in_turn)
+            put(o, ly->open);
+        expand(t->fmt, m, i, &held, o);
+        in_turn = !is(t->role, "*");   /* open now, unless that was the reply */
+    }
+}
+
+/* GigaChat takes a system message only as the first message, bare after the BOS; the row has
+ * no system turn, so later ones are left out. */
+static void render_gigachat(const struct layout *ly, const struct chat_msg *m, size_t n, bool gen,
+                            struct out *o)
+{
+    size_t first = n && is(m[0].role, "system");
+    put(o, ly->bos);
+    if (first)
+        content(o, m[0].content, false), put(o, "<|message_sep|>");
+    write_turns(ly, m + first, n - first, o);
+    if (gen)
+        put(o, ly->gen);
+}
+
+/* Bailing 2: a conversation that does not open with a system message gets a default one. */
+static void render_bailing2(const struct layout *ly, const struct chat_msg *m, size_t n, bool gen,
+                            struct out *o)
+{
+    if (!(n && is(m[0].role, "system")))
+        put(o, "<role>SYSTEM</role>detailed thinking off<|role_end|>");
+    render_turns(ly, m, n, gen, o);
+}
+
+/* Literals the rows share, or that read better named. In UTF-8: FW_BAR is "｜" (fullwidth),
+ * EOS_DEEPSEEK "<｜end▁of▁sentence｜>", YANDEX_USER " Пользователь:", YANDEX_ASSISTANT
+ * " Ассистент:", MINICPM_USER "<用户>". */
+#define FW_BAR "\xef\xbd\x9c"
+#define EOS_DEEPSEEK "<" FW_BAR "end\xe2\x96\x81of\xe2\x96\x81sentence" FW_BAR ">"
+#define YANDEX_USER \
+    " \xd0\x9f\xd0\xbe\xd0\xbb\xd1\x8c\xd0\xb7\xd0\xbe\xd0\xb2\xd0\xb0\xd1\x82\xd0\xb5\xd0\xbb\xd1\x8c:"
+#define YANDEX_ASSISTANT " \xd0\x90\xd1\x81\xd1\x81\xd0\xb8\xd1\x81\xd1\x82\xd0\xb5\xd0\xbd\xd1\x82:"
+#define MINICPM_USER "<\xe7\x94\xa8\xe6\x88\xb7>"
+#define COHERE_TURN(tag) "<|START_OF_TURN_TOKEN|><|" tag "_TOKEN|>"
+
+/* One row per rendered family, in llama.cpp's layouts (tests/data/chat/cases.json). */
+static const struct layout k_layouts[F_N_RENDERED] = {
+    [F_CHATML] = {
+        .turns = {{"*", "<|im_start|>{role}\n{content}<|im_end|>\n"}},
+        .gen = "<|im_start|>assistant\n",
+    },
+    /* Llama 2 has no system slot: the system text goes first in the user turn */
+    [F_LLAMA2] = {
+        .render = render_inst, .bos = "[INST] ", .open = "[INST] ",
+        .turns = {{"system", "{content}\n"},
+                  {"user", "{content} [/INST]"},
+                  {"*", "{content}</s>"}},
+    },
+    [F_LLAMA2_SYS] = {
+        .render = render_inst, .bos = "[INST] ", .open = "[INST] ",
+        .turns = {{"system", "<<SYS>>\n{content}\n<</SYS>>\n\n"},
+                  {"user", "{content} [/INST]"},
+                  {"*", "{content}</s>"}},
+    },
+    [F_LLAMA2_SYS_BOS] = {
+        .render = render_inst, .bos = "[INST] ", .open = "<s>[INST] ",
+        .turns = {{"system", "<<SYS>>\n{content}\n<</SYS>>\n\n"},
+                  {"user", "{content} [/INST]"},
+                  {"*", "{content}</s>"}},
+    },
+    [F_LLAMA2_SYS_STRIP] = {
+        .render = render_inst, .bos = "[INST] ", .open = "[INST] ",
+        .turns = {{"system", "<<SYS>>\n{content|trim}\n<</SYS>>\n\n"},
+                  {"user", "{content|trim} [/INST]"},
+                  {"*", "{content|trim}</s>"}},
+    },
+    [F_MISTRAL_V1] = {
+        .render = render_inst, .open = " [INST] ",
+        .turns = {{"system", "{content}\n\n"},
+                  {"user", "{content} [/INST]"},
+                  {"*", " {content}</s>"}},
+    },
+    [F_MISTRAL_V3] = {
+        .render = render_inst, .open = "[INST] ",
+        .turns = {{"system", "{content}\n\n"},
+                  {"user", "{content}[/INST]"},
+                  {"*", " {content|trim}</s>"}},
+    },
+    [F_MISTRAL_V3_TEKKEN] = {
+        .render = render_inst, .open = "[INST]",
+        .turns = {{"system", "{content}\n\n"},
+                  {"user", "{content}[/INST]"},
+                  {"*", "{content}</s>"}},
+    },
+    [F_MISTRAL_V7] = {
+        .turns = {{"system", "[SYSTEM_PROMPT] {content}[/SYSTEM_PROMPT]"},
+                  {"user", "[INST] {content}[/INST]"},
+                  {"*", " {content}</s>"}},
+    },
+    [F_MISTRAL_V7_TEKKEN] = {
+        .turns = {{"system", "[SYSTEM_PROMPT]{content}[/SYSTEM_PROMPT]"},
+                  {"user", "[INST]{content}[/INST]"},
+                  {"*", "{content}</s>"}},
+    },
+    [F_PHI3] = {
+        .turns = {{"*", "<|{role}|>\n{content}<|end|>\n"}},
+        .gen = "<|assistant|>\n",
+    },
+    [F_PHI4] = {
+        .turns = {{"*", "<|im_start|>{role}<|im_sep|>{content}<|im_end|>"}},
+        .gen = "<|im_start|>assistant<|im_sep|>",
+    },
+    [F_FALCON3] = {
+        .turns = {{"*", "<|{role}|>\n{content}\n"}},
+        .gen = "<|assistant|>\n",
+    },
+    [F_ZEPHYR] = {
+        .turns = {{"*", "<|{role}|>\n{content}<|endoftext|>\n"}},
+        .gen = "<|assistant|>\n",
+    },
+    /* the BOS of every message but the first */
+    [F_MONARCH] = {
+        .sep = "<s>",
+        .turns = {{"*", "{role}\n{content}</s>\n"}},
+        .gen = "<s>assistant\n",
+    },
+    /* no system turn: system texts (trimmed, joined) open the next turn that is not the model's */
+    [F_GEMMA] = {
+        .hold_system = true,
+        .turns = {{"assistant", "<start_of_turn>model\n{content|trim}<end_of_turn>\n"},
+                  {"*", "<start_of_turn>{role}\n{system|trim}{content|trim}<end_of_turn>\n"}},
+        .gen = "<start_of_turn>model\n",
+    },
+    /* as gemma, untrimmed, and only a user turn takes the system text */
+    [F_ORION] = {
+        .hold_system = true,
+        .turns = {{"user", "Human: {system}{content}\n\nAssistant: </s>"},
+                  {"*", "{content}</s>"}},
+    },
+    [F_OPENCHAT] = {
+        .turns = {{"system", "{content}<|end_of_turn|>"},
+                  {"*", "GPT4 Correct {Role}: {content}<|end_of_turn|>"}},
+        .gen = "GPT4 Correct Assistant:",
+    },
+    [F_VICUNA] = {
+        .turns = {{"system", "{content}\n\n"},
+                  {"user", "USER: {content}\n"},
+                  {"assistant", "ASSISTANT: {content}</s>\n"}},
+        .gen = "ASSISTANT:",
+    },
+    [F_VICUNA_ORCA] = {
+        .turns = {{"system", "SYSTEM: {content}\n"},
+                  {"user", "USER: {content}\n"},
+                  {"assistant", "ASSISTANT: {content}</s>\n"}},
+        .gen = "ASSISTANT:",
+    },
+    [F_DEEPSEEK] = {
+        .turns = {{"system", "{content}"},
+                  {"user", "### Instruction:\n{content}\n"},
+                  {"assistant", "### Response:\n{content}\n<|EOT|>\n"}},
+        .gen = "### Response:\n",
+    },
+    [F_DEEPSEEK2] = {
+        .turns = {{"system", "{content}\n\n"},
+                  {"user", "User: {content}\n\n"},
+                  {"assistant", "Assistant: {content}" EOS_DEEPSEEK}},
+        .gen = "Assistant:",
+    },
+    [F_DEEPSEEK3] = {
+        .turns = {{"system", "{content}\n\n"},
+                  {"user", "<" FW_BAR "User" FW_BAR ">{content}"},
+                  {"assistant", "<" FW_BAR "Assistant" FW_BAR ">{content}" EOS_DEEPSEEK}},
+        .gen = "<" FW_BAR "Assistant" FW_BAR ">",
+    },
+    [F_COMMAND_R] = {
+        .turns = {{"system", COHERE_TURN("SYSTEM") "{content|trim}<|END_OF_TURN_TOKEN|>"},
+                  {"user", COHERE_TURN("USER") "{content|trim}<|END_OF_TURN_TOKEN|>"},
+                  {"assistant", COHERE_TURN("CHATBOT") "{content|trim}<|END_OF_TURN_TOKEN|>"}},
+        .gen = COHERE_TURN("CHATBOT"),
+    },
+    [F_LLAMA3] = {
+        .turns = {{"*", "<|start_header_id|>{role}<|end_header_id|>\n\n{content|trim}<|eot_id|>"}},
+        .gen = "<|start_header_id|>assistant<|end_header_id|>\n\n",
+    },
+    [F_CHATGLM3] = {
+        .bos = "[gMASK]sop",
+        .turns = {{"*", "<|{role}|>\n {content}"}},
+        .gen = "<|assistant|>",
+    },
+    [F_CHATGLM4] = {
+        .bos = "[gMASK]<sop>",
+        .turns = {{"*", "<|{role}|>\n{content}"}},
+        .gen = "<|assistant|>\n",
+    },
+    [F_GLMEDGE] = {
+        .turns = {{"*", "<|{role}|>\n{content}"}},
+        .gen = "<|assistant|>",
+    },
+    [F_MINICPM] = {
+        .turns = {{"user", MINICPM_USER "{content|trim}<AI>"},
+                  {"*", "{content|trim}"}},
+    },
+    [F_EXAONE3] = {
+        .turns = {{"system", "[|system|]{content|trim}[|endofturn|]\n"},
+                  {"user", "[|user|]{content|trim}\n"},
+                  {"assistant", "[|assistant|]{content|trim}[|endofturn|]\n"}},
+        .gen = "[|assistant|]",
+    },
+    [F_EXAONE4] = {
+        .turns = {{"system", "[|system|]{content|trim}[|endofturn|]\n"},
+                  {"user", "[|user|]{content|trim}\n"},
+                  {"assistant", "[|assistant|]{content|trim}[|endofturn|]\n"},
+                  {"tool", "[|tool|]{content|trim}[|endofturn|]\n"}},
+        .gen = "[|assistant|]",
+    },
+    [F_GRANITE] = {
+        .turns = {{"assistant_tool_call",
+                   "<|start_of_role|>{role}<|end_of_role|><|tool_call|>{content}<|end_of_text|>\n"},
+                  {"*", "<|start_of_role|>{role}<|end_of_role|>{content}<|end_of_text|>\n"}},
+        .gen = "<|start_of_role|>assistant<|end_of_role|>",
+    },
+    [F_GIGACHAT] = {
+        .render = render_gigachat, .bos = "<s>",
+        .turns = {{"user", "user<|role_sep|>{content}<|message_sep|>"
+                           "available functions<|role_sep|>[]<|message_sep|>"},
+                  {"assistant", "assistant<|role_sep|>{content}<|message_sep|>"}},
+        .gen = "assistant<|role_sep|>",
+    },
+    [F_MEGREZ] = {
+        .turns = {{"*", "<|role_start|>{role}<|role_end|>{content}<|turn_end|>"}},
+        .gen = "<|role_start|>assistant<|role_end|>",
+    },
+    [F_YANDEX] = {
+        .turns = {{"user", YANDEX_USER " {content}\n\n"},
+                  {"assistant", YANDEX_ASSISTANT " {content}\n\n"}},
+        .gen = YANDEX_ASSISTANT "[SEP]",
+    },
+    [F_BAILING] = {
+        .turns = {{"user", "<role>HUMAN</role>{content}"},
+                  {"*", "<role>{ROLE}</role>{content}"}},
+        .gen = "<role>ASSISTANT</role>",
+    },
+    [F_BAILING_THINK] = {
+        .turns = {{"user", "<role>HUMAN</role>{content}"},
+                  {"*", "<role>{ROLE}</role>{content}"}},
+        .gen = "<role>ASSISTANT</role><think>",
+    },
+    [F_BAILING2] = {
+        .render = render_bailing2,
+        .turns = {{"user", "<role>HUMAN</role>{content}<|role_end|>"},
+                  {"*", "<role>{ROLE}</role>{content}<|role_end|>"}},
+        .gen = "<role>ASSISTANT</role>",
+    },
+    [F_LLAMA4] = {
+        .turns = {{"*", "<|header_start|>{role}<|header_end|>\n\n{content|trim}<|eot|>"}},
+        .gen = "<|header_start|>assistant<|header_end|>\n\n",
+    },
+    [F_SEED_OSS] = {
+        .turns = {{"assistant", "<seed:bos>{role}\n{content|trim}<seed:eos>"},
+                  {"*", "<seed:bos>{role}\n{content}<seed:eos>"}},
+        .gen = "<seed:bos>assistant\n",
+    },
+};
 
 int chat_render(int family, const struct chat_msg *msgs, size_t n, bool add_generation_prompt,
                 struct chat_rendered *out)
 {
     memset(out, 0, sizeof *out);
-    if (family < 0 || family >= F_N_RENDERED) {
-        set_error("no chat template family %d", family);
+    if (family < 0 || family >= F_N_RENDERED || !k_layouts[family].turns[0].fmt) {
+        set_error("no chat template family %d", family);   /* a rendered family with no row is a bug */
         return -EINVAL;
     }
     for (size_t i = 0; i < n; i++)
@@ -733,7 +752,8 @@ int chat_render(int family, const struct chat_msg *msgs, size_t n, bool add_gene
         }
     struct out o = {0};
     put(&o, "");
-    render(family, msgs, n, add_generation_prompt, &o);
+    const struct layout *ly = &k_layouts[family];
+    (ly->render ? ly->render : render_turns)(ly, msgs, n, add_generation_prompt, &o);
     if (o.err) {
         free(o.p);
         free(o.c);
