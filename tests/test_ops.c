@@ -373,7 +373,7 @@ static void attn_ref_row(const struct attn_args *a, const float *kf, const float
     double *w = malloc(sizeof(double) * (size_t)n_kv);
     double M = -INFINITY, S = 0, D = 0;
     for (int p = 0; p < n_kv; p++) {
-        const float *k = kf + p * a->kv_stride + (int64_t)hk * dk;
+        const float *k = kf + p * a->k_stride + (int64_t)hk * dk;
         double dot = 0, ab = 0, sum_abs = 0;
         for (int d = 0; d < dk; d++) {
             dot += (double)q[d] * k[d];
@@ -393,14 +393,14 @@ static void attn_ref_row(const struct attn_args *a, const float *kf, const float
     for (int p = 0; p < n_kv; p++)
         w[p] /= S;
     for (int d = 0; d < dv; d++) {
-        const float *v = vf + (int64_t)hk * dv + d;   /* v[p * kv_stride]: key p's */
+        const float *v = vf + (int64_t)hk * dv + d;   /* v[p * v_stride]: key p's */
         double o = 0, spread = 0, wv = 0, acc = 0;
         for (int p = 0; p < n_kv; p++)
-            o += w[p] * v[p * a->kv_stride];
+            o += w[p] * v[p * a->v_stride];
         for (int p = 0; p < n_kv; p++) {
-            spread += w[p] * fabs(v[p * a->kv_stride] - o);
-            wv += w[p] * fabs(v[p * a->kv_stride]);
-            acc += (double)(n_kv - p) * w[p] * fabs(v[p * a->kv_stride]);
+            spread += w[p] * fabs(v[p * a->v_stride] - o);
+            wv += w[p] * fabs(v[p * a->v_stride]);
+            acc += (double)(n_kv - p) * w[p] * fabs(v[p * a->v_stride]);
         }
         out[d] = o;
         tol[d] = 1.25 * ((exp(2 * D) - 1) * spread +
@@ -447,7 +447,9 @@ static double attn_check(const struct attn_case *ac, const struct attn_args *a, 
 static double attn_case(const struct attn_case *ac, struct tpool *tp1, struct tpool *tp3, uint64_t *rng)
 {
     int dk = ac->dk, dv = ac->dv, n_kv = ac->pos0 + ac->n_tok, n_ctx = n_kv + 2;
-    int64_t stride = (int64_t)ac->n_head_kv * HY_MAX(dk, dv) + 3;
+    /* the caches' rows differ in length as a model's do when dk != dv */
+    int64_t kst = (int64_t)ac->n_head_kv * dk + 3, vst = (int64_t)ac->n_head_kv * dv + 5;
+    int64_t stride = HY_MAX(kst, vst);
     size_t nq = (size_t)ac->n_tok * ac->n_head * dk, no = (size_t)ac->n_tok * ac->n_head * dv;
     size_t nc = (size_t)(n_ctx * stride);
     float *q = malloc(sizeof(float) * nq);
@@ -462,17 +464,17 @@ static double attn_case(const struct attn_case *ac, struct tpool *tp1, struct tp
         kc[i] = vc[i] = 0x7e00;
     }
     for (int p = 0; p < n_kv; p++) {
-        fp16_t *kr = kc + p * stride, *vr = vc + p * stride;
+        fp16_t *kr = kc + p * kst, *vr = vc + p * vst;
         for (int i = 0; i < ac->n_head_kv * dk; i++)
-            kr[i] = fp32_to_fp16(kf[p * stride + i]);
+            kr[i] = fp32_to_fp16(kf[p * kst + i]);
         for (int i = 0; i < ac->n_head_kv * dv; i++)
-            vr[i] = fp32_to_fp16(vf[p * stride + i]);
+            vr[i] = fp32_to_fp16(vf[p * vst + i]);
     }
     o1[no] = o3[no] = -12345.0f;
     struct attn_args a = {
         .out = o1, .q = q, .k = kc, .v = vc, .n_tok = ac->n_tok, .pos0 = ac->pos0,
         .n_head = ac->n_head, .n_head_kv = ac->n_head_kv, .head_dim_k = dk, .head_dim_v = dv,
-        .kv_stride = stride, .scale = ac->scale_mul / sqrtf((float)dk),
+        .k_stride = kst, .v_stride = vst, .scale = ac->scale_mul / sqrtf((float)dk),
     };
     op_attention(tp1, &a);
     a.out = o3;
@@ -530,7 +532,7 @@ static void test_attention_one_key(void)
     if (!tp)
         return;
     struct attn_args a = {.out = out, .q = q, .k = k, .v = v, .n_tok = 1, .pos0 = 0, .n_head = 1,
-                          .n_head_kv = 1, .head_dim_k = DV, .head_dim_v = DV, .kv_stride = DV,
+                          .n_head_kv = 1, .head_dim_k = DV, .head_dim_v = DV, .k_stride = DV, .v_stride = DV,
                           .scale = 0.3f};
     op_attention(tp, &a);
     for (int i = 0; i < DV; i++)
@@ -551,7 +553,7 @@ static void test_attention_exact(void)
 {
     enum { NH = 6, NKV = 2, DK = 40, DV = 24, POS0 = 20, NT = 12, NCTX = POS0 + NT };
     static float q[NT * NH * DK], out[NT * NH * DV];
-    static fp16_t k[NCTX * NKV * DK], v[NCTX * NKV * DK];   /* rows of kv_stride NKV * DK */
+    static fp16_t k[NCTX * NKV * DK], v[NCTX * NKV * DK];   /* rows of stride NKV * DK */
     const int64_t stride = NKV * DK;
     uint64_t rng = 29;
     memset(k, 0, sizeof k);
@@ -566,7 +568,7 @@ static void test_attention_exact(void)
     if (!tp)
         return;
     struct attn_args a = {.out = out, .q = q, .k = k, .v = v, .n_tok = NT, .pos0 = POS0, .n_head = NH,
-                          .n_head_kv = NKV, .head_dim_k = DK, .head_dim_v = DV, .kv_stride = stride,
+                          .n_head_kv = NKV, .head_dim_k = DK, .head_dim_v = DV, .k_stride = stride, .v_stride = stride,
                           .scale = 1.0f / sqrtf((float)DK)};
     for (int needle = 0; needle < 2; needle++) {
         memset(q, 0, sizeof q);

@@ -233,7 +233,7 @@ static int layer_forward(struct fwd *f)
         .out = s->att, .q = s->q, .k = f->kc, .v = f->vc, .n_tok = n, .pos0 = f->pos0,
         .n_head = (int)hp->n_head, .n_head_kv = (int)hp->n_head_kv,
         .head_dim_k = (int)hp->head_dim_k, .head_dim_v = (int)hp->head_dim_v,
-        .kv_stride = s->kv_dim_k, .scale = 1.0f / sqrtf((float)hp->head_dim_k),
+        .k_stride = s->kv_dim_k, .v_stride = s->kv_dim_v, .scale = 1.0f / sqrtf((float)hp->head_dim_k),
     };
     op_attention(s->tp, &aa);
     struct mmw o = {L->wo, s->xb2, E};

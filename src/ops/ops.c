@@ -251,7 +251,7 @@ static void attn_row(const struct attn_args *a, int t, int h, fp16_t *qh, fp16_t
     int n_kv = a->pos0 + t + 1; /* causal: positions 0 .. pos0 + t */
     for (int p = 0; p < n_kv; p++) {
         float s;
-        f16->vec_dot(dk, &s, a->k + p * a->kv_stride + (int64_t)hk * dk, qh);
+        f16->vec_dot(dk, &s, a->k + p * a->k_stride + (int64_t)hk * dk, qh);
         s *= a->scale;
         float ms = 1.0f, vs = 1.0f;
         if (s > M) {
@@ -262,7 +262,7 @@ static void attn_row(const struct attn_args *a, int t, int h, fp16_t *qh, fp16_t
         } else {
             vs = expf(s - M);
         }
-        vec_mad_f16(acc, a->v + p * a->kv_stride + (int64_t)hk * dv, vs, dv);
+        vec_mad_f16(acc, a->v + p * a->v_stride + (int64_t)hk * dv, vs, dv);
         S = S * ms + vs;
     }
     float *o = a->out + (int64_t)t * a->n_head * dv + (int64_t)h * dv;

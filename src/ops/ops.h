@@ -78,8 +78,8 @@ void op_rope(float *x, int n_head, int head_dim, int pos, const struct rope_cfg 
 void op_swiglu(float *out, const float *gate, const float *up, int n);
 
 /* Causal attention for n_tok query rows at positions pos0 .. pos0 + n_tok - 1 against a
- * KV cache holding positions 0 .. pos0 + n_tok - 1 (F16, rows kv_stride halves apart,
- * head h's key at k + p * kv_stride + h * head_dim_k). q: (n_tok, n_head * head_dim_k),
+ * KV cache holding positions 0 .. pos0 + n_tok - 1 (F16; head h's key at position p at
+ * k + p * k_stride + h * head_dim_k, its value at v + p * v_stride + h * head_dim_v). q: (n_tok, n_head * head_dim_k),
  * out: (n_tok, n_head * head_dim_v). */
 struct attn_args {
     float *out;
@@ -87,7 +87,8 @@ struct attn_args {
     const fp16_t *k, *v;
     int n_tok, pos0;
     int n_head, n_head_kv, head_dim_k, head_dim_v;
-    int64_t kv_stride;    /* halves between positions */
+    int64_t k_stride;     /* halves between positions in k */
+    int64_t v_stride;     /* and in v */
     float scale;
 };
 void op_attention(struct tpool *tp, const struct attn_args *a);
