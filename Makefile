@@ -1,5 +1,5 @@
 # hypura — plain Makefile.
-#   make                 the CPU engine: build/hypura
+#   make                 the CPU engine: build/hypura, build/libhypura.a, build/libhypura.so
 #   make test            build and run every test (tests/run.sh prints "N passed, N failed")
 #   make demo            install missing Debian packages (as root), build, run the streaming demo
 #   make kbench, make bench-tok   kernel and tokenizer benchmarks (README.md: Benchmarks)
@@ -7,8 +7,10 @@
 #   SANITIZE=address|undefined|thread|address,undefined   NATIVE=1   CUDA=1   DEBUG=1
 #   URING=0 (no io_uring even where liburing is installed)
 # Every source file under src/ is part of libhypura; tests/test_*.c are test programs;
-# tools/hypura/*.c is the CLI. Files named *_avx2.c / *_avx512.c are compiled with those
-# instruction sets and only called after a runtime CPU check; *_neon.c only on arm64.
+# tools/hypura/*.c is the CLI, compiled with -Iinclude alone (it sees hypura.h, nothing of
+# src/) and linked with the public libhypura.a, where only hy_* symbols are global. Files
+# named *_avx2.c / *_avx512.c are compiled with those instruction sets and only called
+# after a runtime CPU check; *_neon.c only on arm64.
 
 CC      ?= cc
 comma   := ,
@@ -32,7 +34,7 @@ endif
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
                -Wstrict-prototypes -Wmissing-prototypes -Werror=implicit-function-declaration \
                -fno-strict-aliasing -pthread \
-               -Iinclude -Isrc
+               -Iinclude
 LDLIBS := -lm -pthread
 
 BUILD := build
@@ -88,12 +90,24 @@ ifeq ($(CUDA),1)
   CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(shell command -v nvcc)))
   CUDA_ARCH ?= sm_90
   NVCCFLAGS := -std=c++17 $(OPT) -arch=$(CUDA_ARCH) -Iinclude -Isrc -DHYPURA_CUDA=1 -D_GNU_SOURCE \
-               -Xcompiler -Wall,-Wextra,-Wno-unused-parameter
+               -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fPIC,-fvisibility=hidden
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
   BUILD := $(if $(filter build,$(BUILD)),build/cuda,$(BUILD)-cuda)
 endif
 
 CFLAGS := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
+# The library's objects: position-independent, one set for libhypura.a and libhypura.so
+# (-fPIC changes no instruction of the kernels against gcc's default -fPIE: the objects'
+# disassembly is identical but for GOT loads of extern data, which ld relaxes in a
+# static link), and hidden: only what include/hypura.h marks HY_API is exported.
+LIB_CFLAGS := $(CFLAGS) -Isrc -fPIC -fvisibility=hidden
+# tests and benchmarks reach inside the library
+INTERNAL_CFLAGS := $(CFLAGS) -Isrc
+
+# --- libraries -------------------------------------------------------------------------
+SOVERSION := 0
+OBJCOPY ?= objcopy
+LIBS := $(BUILD)/libhypura.a $(BUILD)/libhypura.so.$(SOVERSION) $(BUILD)/libhypura.so
 
 # --- sources ---------------------------------------------------------------------------
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
@@ -125,8 +139,8 @@ AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx51
 # keep objects make would otherwise treat as intermediate
 .SECONDARY:
 
-.PHONY: all test demo deps clean info kbench bench-tok test-arm
-all: info $(BUILD)/hypura
+.PHONY: all test demo deps clean info kbench bench-tok test-arm FORCE
+all: info $(BUILD)/hypura $(LIBS)
 
 info:
 	@printf 'hypura build (%s, %s)\n' '$(ARCH)' '$(BUILD)'
@@ -137,38 +151,83 @@ info:
 	@printf '  %s sanitizer %s\n' '$(if $(SANITIZE),✓,✗)' '$(SANITIZE)'
 	@printf '  %s -march=native\n' '$(if $(filter 1,$(NATIVE)),✓,✗)'
 
-$(BUILD)/libhypura.a: $(LIB_OBJ)
+# Three libraries from the same objects:
+#   libhypura-internal.a  every object as compiled, every non-static symbol global: for the
+#                         tests and benchmarks, which call internal functions
+#   libhypura.a           the public static library: one relocatable object (ld -r), in
+#                         which every global but hy_* is made local, so a program linking
+#                         it meets no gguf_free or tokenizer_load of ours (references to
+#                         libc, cJSON, liburing stay undefined: objcopy localizes
+#                         definitions only)
+#   libhypura.so.0        the shared library: hidden visibility exports only HY_API
+$(BUILD)/libhypura-internal.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
+
+$(BUILD)/libhypura.o: $(LIB_OBJ)
+	$(LD) -r -o $@.tmp $^
+	$(OBJCOPY) -w --keep-global-symbol='hy_*' $@.tmp $@
+	@rm -f $@.tmp
+
+$(BUILD)/libhypura.a: $(BUILD)/libhypura.o
+	@rm -f $@
+	$(AR) rcs $@ $<
+
+$(BUILD)/libhypura.so.$(SOVERSION): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libhypura.so.$(SOVERSION) -Wl,--no-undefined $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libhypura.so: $(BUILD)/libhypura.so.$(SOVERSION)
+	ln -sf libhypura.so.$(SOVERSION) $@
+
+# The compiler flags, rewritten only when they change: objects built with other flags
+# (before -fPIC and hidden visibility, say, or a CLI object built with -Isrc) are rebuilt
+# rather than linked into a shared library they cannot go into.
+FLAGS_LINE := $(CC) | $(LIB_CFLAGS) | $(CFLAGS) | $(INTERNAL_CFLAGS) | $(NVCCFLAGS)
+ifneq ($(strip $(FLAGS_LINE)),$(strip $(shell cat $(BUILD)/flags 2>/dev/null)))
+$(BUILD)/flags: FORCE
+endif
+$(BUILD)/flags:
+	@mkdir -p $(dir $@)
+	@printf '%s\n' '$(FLAGS_LINE)' > $@
+$(LIB_OBJ) $(CLI_OBJ) $(TEST_COMMON_OBJ) $(TEST_BIN) $(BUILD)/kbench $(BUILD)/bench/tokbench: $(BUILD)/flags
 
 $(BUILD)/hypura: $(CLI_OBJ) $(BUILD)/libhypura.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libhypura.a $(LDLIBS)
 
-$(BUILD)/%_avx2.o: %_avx2.c
+$(BUILD)/src/%_avx2.o: src/%_avx2.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AVX2_FLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(LIB_CFLAGS) $(AVX2_FLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/%_avx512.o: %_avx512.c
+$(BUILD)/src/%_avx512.o: src/%_avx512.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(LIB_CFLAGS) $(AVX512_FLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/%.cu.o: %.cu
+$(BUILD)/src/%.cu.o: src/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -MD -MF $(@:.o=.d) -c -o $@ $<
 
-$(BUILD)/%.o: %.c
+$(BUILD)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -MMD -MP -c -o $@ $<
+
+# the CLI: include/ only
+$(BUILD)/tools/%.o: tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(BUILD)/libhypura.a
+$(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -MMD -MP -o $@ $< $(TEST_COMMON_OBJ) $(BUILD)/libhypura.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(INTERNAL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(BUILD)/libhypura-internal.a
+	@mkdir -p $(dir $@)
+	$(CC) $(INTERNAL_CFLAGS) -Itests -MMD -MP -o $@ $< $(TEST_COMMON_OBJ) $(BUILD)/libhypura-internal.a $(LDFLAGS) $(LDLIBS)
 
 # kernel benchmark (not part of make test): build/kbench --help
 kbench: $(BUILD)/kbench
-$(BUILD)/kbench: bench/kbench.c $(BUILD)/libhypura.a
+$(BUILD)/kbench: bench/kbench.c $(BUILD)/libhypura-internal.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libhypura.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(INTERNAL_CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libhypura-internal.a $(LDFLAGS) $(LDLIBS)
 
 # arm64: cross-compile only what test_quant needs (static, no cJSON/liburing) and run it
 # under qemu-aarch64, once as plain NEON and once with the dot-product extension.
@@ -200,9 +259,9 @@ test: $(BUILD)/hypura $(TEST_BIN)
 
 # Tokenizer benchmark: a 10 MiB text (bench/make_tok_text.sh) through each vocabulary of
 # ../shared/vocab, medians in MB/s (bench/tokenize.sh).
-$(BUILD)/bench/tokbench: bench/tokbench.c $(BUILD)/libhypura.a
+$(BUILD)/bench/tokbench: bench/tokbench.c $(BUILD)/libhypura-internal.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libhypura.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(INTERNAL_CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libhypura-internal.a $(LDFLAGS) $(LDLIBS)
 
 bench-tok: $(BUILD)/bench/tokbench
 	@bash bench/tokenize.sh $(BUILD)/bench/tokbench
