@@ -3,6 +3,8 @@
 #   make test            build and run every test (tests/run.sh prints "N passed, N failed")
 #   make demo            install missing Debian packages (as root), build, run the streaming demo
 #   make kbench, make bench-tok   kernel and tokenizer benchmarks (README.md: Benchmarks)
+#   make install         the CLI, libhypura.so/.a, hypura.h, hypura.pc, hypura.1 under
+#                        $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall removes them
 # Switches (an unknown value is an error):
 #   SANITIZE=address|undefined|thread|address,undefined   NATIVE=1   CUDA=1   DEBUG=1
 #   URING=0 (no io_uring even where liburing is installed)
@@ -36,6 +38,10 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Wshadow -Wno-unus
                -fno-strict-aliasing -pthread \
                -Iinclude
 LDLIBS := -lm -pthread
+# what a program linking the static libhypura.a needs besides it (hypura.pc): libraries
+# with a pkg-config file go in Requires.private, the others in Libs.private
+PC_REQUIRES :=
+PC_LIBS := -lm -pthread
 
 BUILD := build
 ifneq ($(SANITIZE),)
@@ -60,20 +66,27 @@ endif
 # --- optional dependencies, each announced -------------------------------------------
 have = $(shell pkg-config --exists $(1) 2>/dev/null && echo 1)
 HAVE_CJSON := $(shell test -f /usr/include/cjson/cJSON.h && echo 1)
+HAVE_CJSON_PC := $(call have,libcjson)
 HAVE_URING := $(if $(filter 1,$(URING)),$(call have,liburing))
 HAVE_MHD   := $(call have,libmicrohttpd)
 HAVE_NVCC  := $(shell command -v nvcc >/dev/null 2>&1 && echo 1)
 
 # deps and demo install it first; every other goal compiles against it
-ifneq ($(filter-out deps demo clean,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(filter-out deps demo clean uninstall,$(or $(MAKECMDGOALS),all)),)
 ifneq ($(HAVE_CJSON),1)
 $(error cJSON is missing: apt-get install libcjson-dev (or run 'make deps' as root))
 endif
 endif
 LDLIBS += -lcjson
+ifeq ($(HAVE_CJSON_PC),1)
+  PC_REQUIRES += libcjson
+else
+  PC_LIBS += -lcjson
+endif
 ifeq ($(HAVE_URING),1)
   CFLAGS_BASE += -DHYPURA_URING=1
   LDLIBS += -luring
+  PC_REQUIRES += liburing
 endif
 ifeq ($(HAVE_MHD),1)
   CFLAGS_BASE += -DHYPURA_MHD=1
@@ -92,6 +105,7 @@ ifeq ($(CUDA),1)
   NVCCFLAGS := -std=c++17 $(OPT) -arch=$(CUDA_ARCH) -Iinclude -Isrc -DHYPURA_CUDA=1 -D_GNU_SOURCE \
                -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fPIC,-fvisibility=hidden
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+  PC_LIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
   BUILD := $(if $(filter build,$(BUILD)),build/cuda,$(BUILD)-cuda)
 endif
 
@@ -104,8 +118,17 @@ LIB_CFLAGS := $(CFLAGS) -Isrc -fPIC -fvisibility=hidden
 # tests and benchmarks reach inside the library
 INTERNAL_CFLAGS := $(CFLAGS) -Isrc
 
-# --- libraries -------------------------------------------------------------------------
+# --- libraries, install ----------------------------------------------------------------
+VERSION := 0.1.0
 SOVERSION := 0
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL ?= install
 OBJCOPY ?= objcopy
 LIBS := $(BUILD)/libhypura.a $(BUILD)/libhypura.so.$(SOVERSION) $(BUILD)/libhypura.so
 
@@ -122,6 +145,8 @@ ifneq ($(HAVE_MHD),1)
   LIB_SRC := $(filter-out src/server/%,$(LIB_SRC))
 endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# libmicrohttpd is linked where it is installed, but only the server (not built yet) uses it
+PC_REQUIRES += $(if $(filter src/server/%,$(LIB_SRC)),libmicrohttpd)
 ifeq ($(CUDA),1)
   CUDA_SRC := $(sort $(wildcard src/cuda/*.cu))
   LIB_OBJ  += $(CUDA_SRC:%.cu=$(BUILD)/%.cu.o)
@@ -139,7 +164,7 @@ AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx51
 # keep objects make would otherwise treat as intermediate
 .SECONDARY:
 
-.PHONY: all test demo deps clean info kbench bench-tok test-arm FORCE
+.PHONY: all test demo deps clean info kbench bench-tok test-arm install uninstall FORCE
 all: info $(BUILD)/hypura $(LIBS)
 
 info:
@@ -265,6 +290,32 @@ $(BUILD)/bench/tokbench: bench/tokbench.c $(BUILD)/libhypura-internal.a
 
 bench-tok: $(BUILD)/bench/tokbench
 	@bash bench/tokenize.sh $(BUILD)/bench/tokbench
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: what make builds (nothing is rebuilt in
+# another folder), hypura.pc written for PREFIX. The libraries are installed as built:
+# with SANITIZE set they need the sanitizer runtime in the programs linking them.
+PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
+install: $(BUILD)/hypura $(LIBS)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(PC_LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@REQUIRES_PRIVATE@|$(strip $(PC_REQUIRES))|' -e 's|@LIBS_PRIVATE@|$(strip $(PC_LIBS))|' \
+	    hypura.pc.in > $(BUILD)/hypura.pc
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 755 $(BUILD)/hypura $(DESTDIR)$(BINDIR)/hypura
+	$(INSTALL) -m 755 $(BUILD)/libhypura.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhypura.so.$(SOVERSION)
+	ln -sf libhypura.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhypura.so
+	$(INSTALL) -m 644 $(BUILD)/libhypura.a $(DESTDIR)$(LIBDIR)/libhypura.a
+	$(INSTALL) -m 644 include/hypura.h $(DESTDIR)$(INCLUDEDIR)/hypura.h
+	$(INSTALL) -m 644 $(BUILD)/hypura.pc $(DESTDIR)$(PKGCONFIGDIR)/hypura.pc
+	$(INSTALL) -m 644 man/hypura.1 $(DESTDIR)$(MANDIR)/man1/hypura.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/hypura $(DESTDIR)$(LIBDIR)/libhypura.so.$(SOVERSION) \
+	      $(DESTDIR)$(LIBDIR)/libhypura.so $(DESTDIR)$(LIBDIR)/libhypura.a \
+	      $(DESTDIR)$(INCLUDEDIR)/hypura.h $(DESTDIR)$(PKGCONFIGDIR)/hypura.pc \
+	      $(DESTDIR)$(MANDIR)/man1/hypura.1
 
 deps:
 	@bash tools/deps.sh
