@@ -277,9 +277,21 @@ test-arm:
 	  if [ $$rc != 0 ]; then echo "test_quant ($$name) failed: exit status $$rc"; exit 1; fi; \
 	done
 
+# The install test: tests/install.sh, run with this build's folder and variables (so the
+# make install it runs compiles nothing again)
+shq = '$(subst ','\'',$(1))'
+INSTALL_TEST := exec bash $(call shq,$(abspath tests/install.sh)) $(call shq,$(BUILD)) \
+  SANITIZE=$(call shq,$(SANITIZE)) NATIVE=$(NATIVE) CUDA=$(CUDA) DEBUG=$(DEBUG) URING=$(URING) \
+  CC=$(call shq,$(CC)) EXTRA_CFLAGS=$(call shq,$(EXTRA_CFLAGS))
+$(BUILD)/tests/test_install: tests/install.sh $(BUILD)/flags $(BUILD)/libhypura-internal.a
+	@mkdir -p $(dir $@)
+	@printf '%s\n' '#!/bin/sh' '# written by the Makefile: tests/install.sh for $(BUILD)' \
+	  $(call shq,$(INSTALL_TEST)) > $@
+	@chmod +x $@
+
 # make test T=test_gguf runs one test program
 T ?=
-test: $(BUILD)/hypura $(TEST_BIN)
+test: $(BUILD)/hypura $(TEST_BIN) $(LIBS) $(BUILD)/tests/test_install
 	@HYPURA_BIN=$(abspath $(BUILD)/hypura) tests/run.sh $(BUILD)/tests $(T)
 
 # Tokenizer benchmark: a 10 MiB text (bench/make_tok_text.sh) through each vocabulary of
