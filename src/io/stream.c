@@ -187,7 +187,7 @@ static int next_scheduled(const struct streamer *s, int u)
 }
 
 /* A slot for unit u, or -1: empty first, else the one whose unit is needed furthest in
- * the future (and later than u), never one in use or being read. */
+ * the future (and later than u), never one in use, being read or waited for. */
 static int pick_slot(struct streamer *s, int u)
 {
     int best = -1, best_d = -1;
@@ -197,7 +197,9 @@ static int pick_slot(struct streamer *s, int u)
         if (v < 0)
             return i;
         const struct sunit *x = &s->u[v];
-        if (x->pins || x->st == U_INFLIGHT)
+        /* the demanded unit is the cursor before it is acquired: it was not "just used",
+         * and evicting it as soon as it arrives would read it again, forever */
+        if (x->pins || x->st == U_INFLIGHT || v == s->demand)
             continue;
         int d = cycle_dist(s, s->cursor, v);
         if (v == s->cursor)
