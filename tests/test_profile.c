@@ -4,6 +4,7 @@
  * with HYPURA_TEST_STORAGE=1). */
 #include "hypura.h"
 #include "test.h"
+#include "tier/cost.h"
 #include "tier/profile.h"
 #include "util/common.h"
 

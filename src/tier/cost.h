@@ -2,7 +2,8 @@
  * (estimate.c): per-layer aggregates of a model's tensors with their compute cost on each
  * device, a placement expressed in those aggregates, and its evaluation by simulating the
  * streaming pipeline (disk reads into slots, prefetch ahead of compute, demand reads of
- * expert slices) over a few tokens.
+ * expert slices) over a few tokens; and the lookups it makes in a measured hardware
+ * profile (cost.c).
  *
  * Internal to src/tier. */
 #ifndef HY_TIER_COST_H
@@ -107,5 +108,17 @@ void cost_tier_bytes(const struct cost_model *cm, const struct placement *pc, ui
 /* Predict speed: simulate decode and prompt over a few tokens. */
 void cost_evaluate(const struct cost_model *cm, const struct placement *pc,
                    struct plan_prediction *out);
+
+/* Lookups in a measured profile (cost.c): pure functions of its figures, with fallbacks
+ * for a profile nothing was measured on. */
+/* Sequential direct-read bandwidth at this request size and queue depth (bytes/s),
+ * interpolated between measured points (time per request linear in the size, bandwidth
+ * linear in the depth), latency-bound below the smallest size. */
+double profile_seq_bw(const struct hy_profile *prof, uint64_t block, double depth);
+/* Seconds to read n requests of `bytes` each, all submitted at once. */
+double profile_read_seconds(const struct hy_profile *prof, uint64_t n, uint64_t bytes);
+/* CPU FLOP/s in matrix-vector (decode) and matrix-matrix (prompt) products. */
+double profile_cpu_matvec_flops(const struct hy_profile *prof);
+double profile_cpu_matmul_flops(const struct hy_profile *prof);
 
 #endif

@@ -2,10 +2,10 @@
  * cgroup limit, memory bandwidth, compute rate, the storage holding the model, the GPU).
  * struct hy_profile itself is plain data declared in include/hypura.h; this header adds
  * the pieces the library uses: measuring each part, the JSON cache, the live memory
- * figures, budget resolution, and the lookups the planner's cost model makes.
+ * figures and budget resolution.
  *
  * Not owned here: how storage is measured (io/iomeasure.h), what the figures mean for a
- * model (plan.h). */
+ * model (plan.h), the lookups the cost model makes in a profile (cost.h). */
 #ifndef HY_TIER_PROFILE_H
 #define HY_TIER_PROFILE_H
 
@@ -58,15 +58,5 @@ int profile_cache_dir(char *buf, size_t cap);
  * -EINVAL with a message naming both. */
 int profile_resolve_budgets(const struct hy_profile *prof, uint64_t *ram_budget,
                             uint64_t *gpu_budget, bool no_gpu);
-
-/* Cost-model lookups. */
-/* Sequential direct-read bandwidth at this request size and queue depth (bytes/s),
- * interpolated between measured points (time per request linear in the size, bandwidth
- * linear in the depth), latency-bound below the smallest size. */
-double profile_seq_bw(const struct hy_profile *prof, uint64_t block, double depth);
-/* Seconds to read n requests of `bytes` each, all submitted at once. */
-double profile_read_seconds(const struct hy_profile *prof, uint64_t n, uint64_t bytes);
-double profile_cpu_matvec_flops(const struct hy_profile *prof);
-double profile_cpu_matmul_flops(const struct hy_profile *prof);
 
 #endif
