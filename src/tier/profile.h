@@ -32,6 +32,7 @@ int profile_cgroup_limit(const char *proc_cgroup, const char *v1_root, const cha
                          uint64_t *limit, uint64_t *usage, int *version);
 
 /* The measurements (each fills its part of prof; progress may be NULL). */
+/* CPU FMA rate and memory bandwidth, one core and all (profile_cpu.c). */
 int profile_measure_cpu(struct hy_profile *prof, hy_progress_fn progress, void *user);
 /* sample: an existing file of at least PROFILE_SAMPLE_MIN on dir's device (a model) to
  * read instead of a freshly written test file, or NULL (or smaller, or elsewhere: then a
@@ -42,6 +43,12 @@ int profile_measure_storage(struct hy_profile *prof, const char *dir, const char
                             hy_progress_fn progress, void *user);
 /* The GPU part (CUDA builds; a no-op returning 0 with has_gpu false otherwise). */
 int profile_measure_gpu(struct hy_profile *prof);
+/* Tell the caller's progress callback (NULL: nobody) that stage is frac done. */
+static inline void profile_progress(hy_progress_fn fn, void *user, const char *stage, double frac)
+{
+    if (fn)
+        fn(stage, frac, user);
+}
 
 /* Storage identity of dir: "major:minor name" of the block device holding it. */
 int profile_disk_id(const char *dir, char *buf, size_t cap);
