@@ -34,7 +34,8 @@ int profile_cgroup_limit(const char *proc_cgroup, const char *v1_root, const cha
 /* The measurements (each fills its part of prof; progress may be NULL). */
 /* CPU FMA rate and memory bandwidth, one core and all (profile_cpu.c). */
 int profile_measure_cpu(struct hy_profile *prof, hy_progress_fn progress, void *user);
-/* sample: an existing file of at least PROFILE_SAMPLE_MIN on dir's device (a model) to
+/* Sequential and random reads of the storage holding dir (profile_storage.c).
+ * sample: an existing file of at least PROFILE_SAMPLE_MIN on dir's device (a model) to
  * read instead of a freshly written test file, or NULL (or smaller, or elsewhere: then a
  * test file is written in dir). A file just written may still sit in a cache below us
  * (a virtual disk's host), which makes it read faster than data at rest. */
