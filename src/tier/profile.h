@@ -61,7 +61,7 @@ int profile_from_json(const char *json, struct hy_profile *prof);
 /* The cache directory ($XDG_CACHE_HOME/hypura or ~/.cache/hypura) into buf. */
 int profile_cache_dir(char *buf, size_t cap);
 
-/* Resolve budgets for a plan: 0 = automatic (available minus headroom, capped by the
+/* Resolve budgets for a plan (profile_budget.c): 0 = automatic (available minus headroom, capped by the
  * cgroup limit; VRAM free minus headroom). A RAM budget above the cgroup limit is
  * -EINVAL with a message naming both. */
 int profile_resolve_budgets(const struct hy_profile *prof, uint64_t *ram_budget,
