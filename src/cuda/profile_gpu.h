@@ -1,7 +1,8 @@
 /* The GPU part of the hardware profile (CUDA builds only): name, free/total VRAM, device
  * memory bandwidth, pinned host-to-device bandwidth, f32 FMA rate of device 0.
  *
- * Not owned here: the rest of the profile (tier/profile.c), the GPU tier's runtime. */
+ * Not owned here: the rest of the profile (tier/profile.h lists its files), the GPU
+ * tier's runtime. */
 #ifndef HY_CUDA_PROFILE_GPU_H
 #define HY_CUDA_PROFILE_GPU_H
 

@@ -3,8 +3,8 @@
  * measured table, and the CPU's matrix-vector and matrix-matrix rates. Pure functions of
  * struct hy_profile, declared in cost.h; the estimator (estimate.c) is their caller.
  *
- * Not owned here: measuring the figures (profile.c), the pipeline simulation that uses
- * them (estimate.c). */
+ * Not owned here: measuring the figures (profile_cpu.c, profile_storage.c), the pipeline
+ * simulation that uses them (estimate.c). */
 #include "tier/cost.h"
 #include "util/common.h"
 

@@ -13,7 +13,7 @@
  * layers before it. Each candidate is scored by simulating the pipeline (estimate.c);
  * the fastest wins, ties going to fewer bytes read from disk.
  *
- * Not owned here: measuring the machine (profile.c), executing the plan (runtime). */
+ * Not owned here: measuring the machine (profile.h), executing the plan (runtime). */
 #include "tier/plan.h"
 #include "gguf/gguf.h"
 #include "arch/hparams.h"

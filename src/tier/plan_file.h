@@ -3,7 +3,7 @@
  * hy_plan_file() does once it has a profile and budgets; split out so tests can hand it
  * any struct file and count the bytes read.
  *
- * Not owned here: the policy (plan.c), measuring (profile.c). */
+ * Not owned here: the policy (plan.c), measuring (profile.h). */
 #ifndef HY_TIER_PLAN_FILE_H
 #define HY_TIER_PLAN_FILE_H
 

@@ -4,8 +4,8 @@
  * Nothing here measures anything or keeps state; absent files mean "unknown" or "no
  * limit", never an error.
  *
- * Not owned here: measuring (profile.c), what the figures mean for budgets
- * (profile_resolve_budgets). */
+ * Not owned here: measuring (profile_cpu.c, profile_storage.c), what the figures mean for
+ * budgets (profile_budget.c). */
 #include "tier/sysinfo.h"
 #include "tier/profile.h"
 #include "util/common.h"
