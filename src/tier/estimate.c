@@ -92,6 +92,175 @@ void cost_model_free(struct cost_model *cm)
     memset(cm, 0, sizeof *cm);
 }
 
+/* An expert tensor of layer L: one expert's own (its slice is the whole tensor, counted
+ * once, from expert 0) or all of the layer's experts fused (a slice is expert_bytes of
+ * it). A slice's prompt cost reads its weights once per batch: that part is kept apart
+ * in slice_pp_read_*. */
+static int add_expert_tensor(struct cost_model *cm, struct cost_layer *L,
+                             const struct plan_tensor_in *t, double el)
+{
+    const struct hy_profile *prof = cm->prof;
+    const struct tensor_role *r = &t->role;
+    double b = (double)t->bytes;
+    uint32_t ne = r->n_expert ? r->n_expert : 1;
+    if (r->expert >= 0) {
+        /* one tensor per expert: its slice is the whole tensor */
+        if (!cm->n_expert) {
+            set_error("tensor '%s' is an expert tensor in a model without experts", t->name);
+            return -EINVAL;
+        }
+        L->exp_bytes += t->bytes;
+        if (r->expert == 0) {
+            L->slice_bytes += t->bytes;
+            cost_add(&L->slice, prof, b, 2 * el, 0, 2 * el);
+            L->slice_pp_read_cpu += b / prof->mem_bw;
+            L->slice_pp_read_gpu += prof->has_gpu && prof->gpu_mem_bw > 0 ? b / prof->gpu_mem_bw : INFINITY;
+        }
+        L->n_expert = cm->n_expert;
+        return 0;
+    }
+    if (cm->n_expert && ne != cm->n_expert) {
+        set_error("tensor '%s' holds %u experts, the model %u", t->name, ne, cm->n_expert);
+        return -EINVAL;
+    }
+    if (!cm->n_expert) {
+        set_error("tensor '%s' is an expert tensor in a model without experts", t->name);
+        return -EINVAL;
+    }
+    double sb = (double)r->expert_bytes, sel = el / ne;
+    L->n_expert = ne;
+    L->exp_bytes += t->bytes;
+    L->slice_bytes += r->expert_bytes;
+    cost_add(&L->slice, prof, sb, 2 * sel, 0, 2 * sel);
+    L->slice_pp_read_cpu += sb / prof->mem_bw;
+    L->slice_pp_read_gpu += prof->has_gpu && prof->gpu_mem_bw > 0 ? sb / prof->gpu_mem_bw : INFINITY;
+    return 0;
+}
+
+/* Tensor i joins its group (enum cost_kind): its bytes to the group's total, its compute
+ * to the group's cost on each device. */
+static int add_tensor(struct cost_model *cm, int i)
+{
+    const struct hparams *hp = cm->hp;
+    const struct hy_profile *prof = cm->prof;
+    const uint32_t nb = cm->n_batch;
+    const struct plan_tensor_in *t = &cm->t[i];
+    const struct tensor_role *r = &t->role;
+    int l = r->layer;
+    if (l >= cm->n_layer) {
+        set_error("tensor '%s' belongs to layer %d but the model has %d", t->name ? t->name : "?",
+               l, cm->n_layer);
+        return -EINVAL;
+    }
+    cm->t_layer[i] = l;
+    double el = elements(t), b = (double)t->bytes;
+    enum role_group g = role_group(r->role);
+    if (r->role == ROLE_TOKEN_EMBD) {
+        uint64_t rows = t->ne[1] ? t->ne[1] : (hp->n_vocab ? hp->n_vocab : 1);
+        cm->embd_row_bytes = t->bytes / rows;
+        if (cm->tied) {
+            cm->t_kind[i] = CK_HEAD;
+            cm->head_bytes += t->bytes;
+            cost_add(&cm->head, prof, b, 2 * el, b, 2 * el);
+        } else {
+            cm->t_kind[i] = CK_EMBD;
+            cm->embd_bytes += t->bytes;
+        }
+        return 0;
+    }
+    if (role_is_vector(r->role) || (r->role == ROLE_OTHER && t->ne[1] <= 1 && t->bytes < (1u << 20))) {
+        cm->t_kind[i] = CK_VEC;
+        if (l >= 0)
+            cm->layer[l].vec_bytes += t->bytes;
+        else
+            cm->glob_vec_bytes += t->bytes;
+        return 0;
+    }
+    if (l < 0) {
+        /* output head and any other global matrix: read by every token once */
+        cm->t_kind[i] = CK_HEAD;
+        cm->head_bytes += t->bytes;
+        cost_add(&cm->head, prof, b, 2 * el, b, 2 * el);
+        return 0;
+    }
+    struct cost_layer *L = &cm->layer[l];
+    if (g == RGROUP_EXPERT) {
+        cm->t_kind[i] = CK_EXPERT;
+        return add_expert_tensor(cm, L, t, el);
+    }
+    if (g == RGROUP_FFN) {
+        cm->t_kind[i] = CK_FFN;
+        L->ffn_bytes += t->bytes;
+        cost_add(&L->ffn, prof, b, 2 * el, b, 2 * el * nb);
+    } else {
+        cm->t_kind[i] = CK_ATTN;
+        L->attn_bytes += t->bytes;
+        cost_add(&L->attn, prof, b, 2 * el, b, 2 * el * nb);
+    }
+    return 0;
+}
+
+/* What the context costs: attention over the KV cache per layer (on the device of the
+ * attention), the KV cache itself, the compute buffers, the run layout, and handing the
+ * activations between CPU and GPU. */
+static void add_context(struct cost_model *cm, const struct plan_params *p)
+{
+    const struct hparams *hp = cm->hp;
+    const struct hy_profile *prof = cm->prof;
+    const uint32_t nb = cm->n_batch;
+    const double pos = p->pred_pos ? p->pred_pos : 256;
+    /* attention over the KV cache, per layer, on the device of the attention */
+    uint64_t kv_tok = hparams_kv_bytes_per_token(hp) / hp->n_layer;
+    double att_fl = 2.0 * hp->n_head * (hp->head_dim_k + hp->head_dim_v);
+    for (int l = 0; l < cm->n_layer; l++) {
+        struct cost_layer *L = &cm->layer[l];
+        L->kv_bytes = kv_tok * cm->n_ctx;
+        cost_add(&L->attn, prof, (double)kv_tok * pos, att_fl * pos, (double)kv_tok * nb,
+                 att_fl * nb * (nb / 2.0));
+    }
+    cm->kv_bytes = hparams_kv_bytes_per_token(hp) * cm->n_ctx;
+    cm->compute_bytes = plan_compute_bytes(hp, cm->n_ctx, nb, p->n_threads);
+    /* every tensor may be a run of its own; slots: the pool's and the experts' */
+    cm->layout_bytes = ((uint64_t)cm->n_tensors + 16 + hp->n_expert_used) * PLAN_LAYOUT_PER_RUN;
+    cm->gpu_compute_bytes = prof->has_gpu ? cm->compute_bytes : 0;
+    double h2d = prof->has_gpu && prof->gpu_h2d_bw > 0 ? prof->gpu_h2d_bw : 1e10;
+    cm->xfer_s_dec = XFER_LAT_S + (double)hp->n_embd * 4 / h2d;
+    cm->xfer_s_pp = XFER_LAT_S + (double)hp->n_embd * 4 * nb / h2d;
+}
+
+/* Expert routing frequencies per layer: measured ((n_layer, n_expert), each clamped to
+ * [0, 1]), or uniform k/E when measured is NULL. Nothing to do without experts. */
+static int set_expert_freq(struct cost_model *cm, const float *measured)
+{
+    if (!cm->n_expert)
+        return 0;
+    if (!cm->n_expert_used) {
+        set_error("the model has %u experts but uses none per token", cm->n_expert);
+        return -EINVAL;
+    }
+    cm->freq_store = malloc((size_t)cm->n_layer * cm->n_expert * sizeof(float));
+    if (!cm->freq_store) {
+        set_error("out of memory");
+        return -ENOMEM;
+    }
+    for (int l = 0; l < cm->n_layer; l++) {
+        float *f = cm->freq_store + (size_t)l * cm->n_expert;
+        for (uint32_t e = 0; e < cm->n_expert; e++) {
+            float v = (float)cm->n_expert_used / (float)cm->n_expert;
+            if (measured) {
+                v = measured[(size_t)l * cm->n_expert + e];
+                if (!(v >= 0))
+                    v = 0;
+                if (v > 1)
+                    v = 1;
+            }
+            f[e] = v;
+        }
+        cm->layer[l].freq = f;
+    }
+    return 0;
+}
+
 int cost_model_init(struct cost_model *cm, const struct plan_input *in,
                     const struct hy_profile *prof, const struct plan_params *p)
 {
@@ -127,155 +296,28 @@ int cost_model_init(struct cost_model *cm, const struct plan_input *in,
     cm->layer = calloc(hp->n_layer, sizeof *cm->layer);
     cm->t_kind = calloc((size_t)in->n_tensors, sizeof *cm->t_kind);
     cm->t_layer = calloc((size_t)in->n_tensors, sizeof *cm->t_layer);
-    if (!cm->layer || !cm->t_kind || !cm->t_layer)
-        goto oom;
+    if (!cm->layer || !cm->t_kind || !cm->t_layer) {
+        set_error("out of memory");
+        cost_model_free(cm);
+        return -ENOMEM;
+    }
 
-    const uint32_t nb = cm->n_batch;
-    const double pos = p->pred_pos ? p->pred_pos : 256;
     bool have_output = false;
     for (int i = 0; i < in->n_tensors; i++)
         if (in->t[i].role.role == ROLE_OUTPUT)
             have_output = true;
     cm->tied = !have_output;
 
-    for (int i = 0; i < in->n_tensors; i++) {
-        const struct plan_tensor_in *t = &in->t[i];
-        const struct tensor_role *r = &t->role;
-        int l = r->layer;
-        if (l >= cm->n_layer) {
-            set_error("tensor '%s' belongs to layer %d but the model has %d", t->name ? t->name : "?",
-                   l, cm->n_layer);
-            goto inval;
-        }
-        cm->t_layer[i] = l;
-        double el = elements(t), b = (double)t->bytes;
-        enum role_group g = role_group(r->role);
-        if (r->role == ROLE_TOKEN_EMBD) {
-            uint64_t rows = t->ne[1] ? t->ne[1] : (hp->n_vocab ? hp->n_vocab : 1);
-            cm->embd_row_bytes = t->bytes / rows;
-            if (cm->tied) {
-                cm->t_kind[i] = CK_HEAD;
-                cm->head_bytes += t->bytes;
-                cost_add(&cm->head, prof, b, 2 * el, b, 2 * el);
-            } else {
-                cm->t_kind[i] = CK_EMBD;
-                cm->embd_bytes += t->bytes;
-            }
-            continue;
-        }
-        if (role_is_vector(r->role) || (r->role == ROLE_OTHER && t->ne[1] <= 1 && t->bytes < (1u << 20))) {
-            cm->t_kind[i] = CK_VEC;
-            if (l >= 0)
-                cm->layer[l].vec_bytes += t->bytes;
-            else
-                cm->glob_vec_bytes += t->bytes;
-            continue;
-        }
-        if (l < 0) {
-            /* output head and any other global matrix: read by every token once */
-            cm->t_kind[i] = CK_HEAD;
-            cm->head_bytes += t->bytes;
-            cost_add(&cm->head, prof, b, 2 * el, b, 2 * el);
-            continue;
-        }
-        struct cost_layer *L = &cm->layer[l];
-        if (g == RGROUP_EXPERT) {
-            cm->t_kind[i] = CK_EXPERT;
-            uint32_t ne = r->n_expert ? r->n_expert : 1;
-            if (r->expert >= 0) {
-                /* one tensor per expert: its slice is the whole tensor */
-                if (!cm->n_expert) {
-                    set_error("tensor '%s' is an expert tensor in a model without experts", t->name);
-                    goto inval;
-                }
-                L->exp_bytes += t->bytes;
-                if (r->expert == 0) {
-                    L->slice_bytes += t->bytes;
-                    cost_add(&L->slice, prof, b, 2 * el, 0, 2 * el);
-                    L->slice_pp_read_cpu += b / prof->mem_bw;
-                    L->slice_pp_read_gpu += prof->has_gpu && prof->gpu_mem_bw > 0 ? b / prof->gpu_mem_bw : INFINITY;
-                }
-                L->n_expert = cm->n_expert;
-                continue;
-            }
-            if (cm->n_expert && ne != cm->n_expert) {
-                set_error("tensor '%s' holds %u experts, the model %u", t->name, ne, cm->n_expert);
-                goto inval;
-            }
-            if (!cm->n_expert) {
-                set_error("tensor '%s' is an expert tensor in a model without experts", t->name);
-                goto inval;
-            }
-            double sb = (double)r->expert_bytes, sel = el / ne;
-            L->n_expert = ne;
-            L->exp_bytes += t->bytes;
-            L->slice_bytes += r->expert_bytes;
-            cost_add(&L->slice, prof, sb, 2 * sel, 0, 2 * sel);
-            L->slice_pp_read_cpu += sb / prof->mem_bw;
-            L->slice_pp_read_gpu += prof->has_gpu && prof->gpu_mem_bw > 0 ? sb / prof->gpu_mem_bw : INFINITY;
-            continue;
-        }
-        if (g == RGROUP_FFN) {
-            cm->t_kind[i] = CK_FFN;
-            L->ffn_bytes += t->bytes;
-            cost_add(&L->ffn, prof, b, 2 * el, b, 2 * el * nb);
-        } else {
-            cm->t_kind[i] = CK_ATTN;
-            L->attn_bytes += t->bytes;
-            cost_add(&L->attn, prof, b, 2 * el, b, 2 * el * nb);
-        }
+    int rc = 0;
+    for (int i = 0; i < in->n_tensors && !rc; i++)
+        rc = add_tensor(cm, i);
+    if (!rc) {
+        add_context(cm, p);
+        rc = set_expert_freq(cm, in->expert_freq);
     }
-    /* attention over the KV cache, per layer, on the device of the attention */
-    uint64_t kv_tok = hparams_kv_bytes_per_token(hp) / hp->n_layer;
-    double att_fl = 2.0 * hp->n_head * (hp->head_dim_k + hp->head_dim_v);
-    for (int l = 0; l < cm->n_layer; l++) {
-        struct cost_layer *L = &cm->layer[l];
-        L->kv_bytes = kv_tok * cm->n_ctx;
-        cost_add(&L->attn, prof, (double)kv_tok * pos, att_fl * pos, (double)kv_tok * nb,
-                 att_fl * nb * (nb / 2.0));
-    }
-    cm->kv_bytes = hparams_kv_bytes_per_token(hp) * cm->n_ctx;
-    cm->compute_bytes = plan_compute_bytes(hp, cm->n_ctx, nb, p->n_threads);
-    /* every tensor may be a run of its own; slots: the pool's and the experts' */
-    cm->layout_bytes = ((uint64_t)cm->n_tensors + 16 + hp->n_expert_used) * PLAN_LAYOUT_PER_RUN;
-    cm->gpu_compute_bytes = prof->has_gpu ? cm->compute_bytes : 0;
-    double h2d = prof->has_gpu && prof->gpu_h2d_bw > 0 ? prof->gpu_h2d_bw : 1e10;
-    cm->xfer_s_dec = XFER_LAT_S + (double)hp->n_embd * 4 / h2d;
-    cm->xfer_s_pp = XFER_LAT_S + (double)hp->n_embd * 4 * nb / h2d;
-
-    /* expert routing frequencies: measured, or uniform k/E */
-    if (cm->n_expert) {
-        if (!cm->n_expert_used) {
-            set_error("the model has %u experts but uses none per token", cm->n_expert);
-            goto inval;
-        }
-        cm->freq_store = malloc((size_t)cm->n_layer * cm->n_expert * sizeof(float));
-        if (!cm->freq_store)
-            goto oom;
-        for (int l = 0; l < cm->n_layer; l++) {
-            float *f = cm->freq_store + (size_t)l * cm->n_expert;
-            for (uint32_t e = 0; e < cm->n_expert; e++) {
-                float v = (float)cm->n_expert_used / (float)cm->n_expert;
-                if (in->expert_freq) {
-                    v = in->expert_freq[(size_t)l * cm->n_expert + e];
-                    if (!(v >= 0))
-                        v = 0;
-                    if (v > 1)
-                        v = 1;
-                }
-                f[e] = v;
-            }
-            cm->layer[l].freq = f;
-        }
-    }
-    return 0;
-oom:
-    set_error("out of memory");
-    cost_model_free(cm);
-    return -ENOMEM;
-inval:
-    cost_model_free(cm);
-    return -EINVAL;
+    if (rc)
+        cost_model_free(cm);
+    return rc;
 }
 
 int placement_alloc(struct placement *pc, const struct cost_model *cm)
