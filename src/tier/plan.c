@@ -274,10 +274,9 @@ static void keep_matrices(const struct cost_model *cm, struct placement *pc, uin
     free(idx);
 }
 
-/* Fill one candidate. Returns false when the class does not fit the budget. */
-static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct placement *pc)
+/* Every aggregate in RAM, nothing kept apart, no pool: where each candidate starts. */
+static void placement_reset(const struct cost_model *cm, struct placement *pc)
 {
-    const struct cost_model *cm = S->cm;
     const int L = cm->n_layer;
     memset(pc->attn_tier, TIER_RAM, (size_t)L);
     memset(pc->ffn_tier, TIER_RAM, (size_t)L);
@@ -290,13 +289,180 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
     pc->slot_bytes = 0;
     pc->n_xslots = 0;
     pc->xslot_bytes = 0;
-    fill_gpu(S, pc);
+}
 
-    /* fixed costs in RAM: buffers, KV of CPU layers, vectors */
+/* RAM a candidate needs whatever it streams: buffers, the run layout, global vectors,
+ * and the KV cache and vectors of the layers not on the GPU. */
+static uint64_t fixed_ram(const struct cost_model *cm, const struct placement *pc)
+{
     uint64_t fixed = cm->compute_bytes + cm->layout_bytes + cm->glob_vec_bytes;
-    for (int l = 0; l < L; l++)
+    for (int l = 0; l < cm->n_layer; l++)
         if (pc->attn_tier[l] != TIER_GPU)
             fixed += cm->layer[l].kv_bytes + cm->layer[l].vec_bytes;
+    return fixed;
+}
+
+/* Expert slices come last by value, but when they stream their landing slots are a
+ * must: reserve them (*xpool) from *left now, to be given back if every slice ends up
+ * fitting. *xtotal: bytes of the slices not on the GPU. false when the slots do not
+ * fit. */
+static bool reserve_expert_slots(const struct search *S, const struct placement *pc,
+                                 uint64_t *left, uint64_t *xtotal, uint64_t *xpool)
+{
+    const struct cost_model *cm = S->cm;
+    size_t nx = (size_t)cm->n_layer * (cm->n_expert ? cm->n_expert : 1);
+    *xtotal = *xpool = 0;
+    if (!cm->n_expert)
+        return true;
+    for (size_t i = 0; i < nx && S->x_order[i] != UINT32_MAX; i++) {
+        uint32_t x = S->x_order[i];
+        if (pc->x_tier[x] != TIER_GPU)
+            *xtotal += cm->layer[x / cm->n_expert].slice_bytes;
+    }
+    if (*xtotal) {
+        /* slices that all fit in the landing slots' room need no more than that */
+        *xpool = (uint64_t)cm->n_expert_used * S->max_slice;
+        if (!S->force_experts)
+            *xpool = HY_MIN(*xpool, *xtotal);
+        if (*xpool > *left)
+            return false;
+        *left -= *xpool;
+    }
+    return true;
+}
+
+/* Attention of the layers not on the GPU: resident when it all fits, every layer streamed
+ * when a layer class is forced, else (layer classes only) the fewest whole layers
+ * streamed, spread out, that let the rest fit. false when the class cannot fit. */
+static bool place_attention(const struct search *S, enum pclass c, struct placement *pc,
+                            uint64_t *left)
+{
+    const struct cost_model *cm = S->cm;
+    const int L = cm->n_layer;
+    unsigned char *mark = S->mark;
+    uint64_t attn_total = 0;
+    for (int l = 0; l < L; l++)
+        if (pc->attn_tier[l] != TIER_GPU)
+            attn_total += cm->layer[l].attn_bytes;
+    if (S->force_all && c >= PC_LAYER) {
+        for (int l = 0; l < L; l++)
+            if (pc->attn_tier[l] != TIER_GPU)
+                pc->attn_tier[l] = pc->ffn_tier[l] = TIER_DISK;
+    } else if (attn_total <= *left) {
+        *left -= attn_total;
+    } else {
+        if (c < PC_LAYER)
+            return false;
+        /* stream whole layers: the fewest, spread out, that let the rest fit */
+        int idx[4096];
+        int n = 0;
+        for (int l = 0; l < L && n < 4096; l++)
+            if (pc->attn_tier[l] != TIER_GPU)
+                idx[n++] = l;
+        if (!stream_fewest(cm, idx, n, false, mark, left))
+            return false;
+        for (int i = 0; i < n; i++)
+            if (mark[i])
+                pc->attn_tier[idx[i]] = pc->ffn_tier[idx[i]] = TIER_DISK;
+    }
+    return true;
+}
+
+/* Dense FFN of the layers whose attention stays in RAM: resident when it all fits, all
+ * streamed when a streaming class is forced, else (streaming classes only) the fewest
+ * streamed, spread out. false when the class cannot fit. */
+static bool place_ffn(const struct search *S, enum pclass c, struct placement *pc, uint64_t *left)
+{
+    const struct cost_model *cm = S->cm;
+    unsigned char *mark = S->mark;
+    int idx[4096];
+    int n = 0;
+    uint64_t total = 0;
+    for (int l = 0; l < cm->n_layer && n < 4096; l++)
+        if (pc->attn_tier[l] == TIER_RAM && pc->ffn_tier[l] == TIER_RAM && cm->layer[l].ffn_bytes) {
+            idx[n++] = l;
+            total += cm->layer[l].ffn_bytes;
+        }
+    if (S->force_all && c != PC_NONE) {
+        for (int i = 0; i < n; i++)
+            pc->ffn_tier[idx[i]] = TIER_DISK;
+    } else if (total <= *left) {
+        *left -= total;
+    } else {
+        if (c == PC_NONE)
+            return false;
+        if (!stream_fewest(cm, idx, n, true, mark, left))
+            return false;
+        for (int i = 0; i < n; i++)
+            if (mark[i])
+                pc->ffn_tier[idx[i]] = TIER_DISK;
+    }
+    return true;
+}
+
+/* The pool of a streaming class, ns slots of `slot` bytes reserved: false when nothing
+ * dense streams (that is the resident class with a useless pool). Else the slots need
+ * only hold the largest unit actually streamed; the rest of the reserve goes back to
+ * *left. */
+static bool size_pool(const struct cost_model *cm, uint32_t ns, uint64_t slot,
+                      struct placement *pc, uint64_t *left)
+{
+    bool any = pc->head_tier == TIER_DISK;
+    uint64_t unit_max = pc->head_tier == TIER_DISK ? cm->head_bytes : 0;
+    for (int l = 0; l < cm->n_layer; l++) {
+        const struct cost_layer *Ly = &cm->layer[l];
+        bool a = pc->attn_tier[l] == TIER_DISK, f = pc->ffn_tier[l] == TIER_DISK;
+        if (a || f)
+            any = true;
+        uint64_t u = HY_MAX(a ? Ly->attn_bytes : 0, f ? Ly->ffn_bytes : 0);
+        unit_max = HY_MAX(unit_max, u);
+    }
+    unit_max = cost_slot(cm, unit_max);
+    if (!any)
+        return false;
+    *left += (uint64_t)ns * (slot - unit_max);
+    pc->n_slots = ns;
+    pc->slot_bytes = unit_max;
+    return true;
+}
+
+/* Expert slices (xtotal bytes of them off the GPU, xpool reserved for landing slots):
+ * all resident when they fit in what is left with the reserve given back; else the
+ * landing slots and an expert cache of the most used slices that fit, the rest on
+ * disk. */
+static void place_experts(const struct search *S, struct placement *pc, uint64_t xtotal,
+                          uint64_t xpool, uint64_t *left)
+{
+    const struct cost_model *cm = S->cm;
+    size_t nx = (size_t)cm->n_layer * (cm->n_expert ? cm->n_expert : 1);
+    if (xtotal <= *left + xpool && !S->force_experts) {
+        *left = *left + xpool - xtotal;
+        return;
+    }
+    pc->n_xslots = cm->n_expert_used;
+    pc->xslot_bytes = S->max_slice;
+    for (size_t i = 0; i < nx && S->x_order[i] != UINT32_MAX; i++) {
+        uint32_t x = S->x_order[i];
+        if (pc->x_tier[x] == TIER_GPU)
+            continue;
+        uint64_t sb = cm->layer[x / cm->n_expert].slice_bytes;
+        if (sb <= *left && !S->force_experts)
+            *left -= sb;
+        else
+            pc->x_tier[x] = TIER_DISK;
+    }
+}
+
+/* Fill one candidate of class c with ns pool slots: the GPU first, then RAM in order of
+ * benefit per byte (see the top of this file). Returns false when the class does not
+ * fit the budget. */
+static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct placement *pc)
+{
+    const struct cost_model *cm = S->cm;
+    placement_reset(cm, pc);
+    fill_gpu(S, pc);
+
+    uint64_t fixed = fixed_ram(cm, pc);
     uint64_t slot = c == PC_NONE ? 0 : class_slot(cm, pc, c);
     if (c != PC_NONE && slot == 0)
         return false;     /* nothing left to stream in this class */
@@ -305,26 +471,9 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
         return false;
     uint64_t left = S->ram_budget - fixed - pool;
 
-    /* expert slices come last by value, but when they stream their landing slots are a
-     * must: reserve them now, give them back if every slice ends up fitting */
-    uint64_t xtotal = 0, xpool = 0;
-    size_t nx = (size_t)L * (cm->n_expert ? cm->n_expert : 1);
-    if (cm->n_expert) {
-        for (size_t i = 0; i < nx && S->x_order[i] != UINT32_MAX; i++) {
-            uint32_t x = S->x_order[i];
-            if (pc->x_tier[x] != TIER_GPU)
-                xtotal += cm->layer[x / cm->n_expert].slice_bytes;
-        }
-        if (xtotal) {
-            /* slices that all fit in the landing slots' room need no more than that */
-            xpool = (uint64_t)cm->n_expert_used * S->max_slice;
-            if (!S->force_experts)
-                xpool = HY_MIN(xpool, xtotal);
-            if (xpool > left)
-                return false;
-            left -= xpool;
-        }
-    }
+    uint64_t xtotal, xpool;
+    if (!reserve_expert_slots(S, pc, &left, &xtotal, &xpool))
+        return false;
 
     /* an output head this class does not stream must be resident: it goes first, before
      * attention that could stream */
@@ -335,36 +484,8 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
         left -= cm->head_bytes;
     }
 
-    /* attention */
-    unsigned char *mark = S->mark;
-    int n_cpu = 0;
-    uint64_t attn_total = 0;
-    for (int l = 0; l < L; l++)
-        if (pc->attn_tier[l] != TIER_GPU) {
-            n_cpu++;
-            attn_total += cm->layer[l].attn_bytes;
-        }
-    if (S->force_all && c >= PC_LAYER) {
-        for (int l = 0; l < L; l++)
-            if (pc->attn_tier[l] != TIER_GPU)
-                pc->attn_tier[l] = pc->ffn_tier[l] = TIER_DISK;
-    } else if (attn_total <= left) {
-        left -= attn_total;
-    } else {
-        if (c < PC_LAYER)
-            return false;
-        /* stream whole layers: the fewest, spread out, that let the rest fit */
-        int idx[4096];
-        int n = 0;
-        for (int l = 0; l < L && n < 4096; l++)
-            if (pc->attn_tier[l] != TIER_GPU)
-                idx[n++] = l;
-        if (!stream_fewest(cm, idx, n, false, mark, &left))
-            return false;
-        for (int i = 0; i < n; i++)
-            if (mark[i])
-                pc->attn_tier[idx[i]] = pc->ffn_tier[idx[i]] = TIER_DISK;
-    }
+    if (!place_attention(S, c, pc, &left))
+        return false;
 
     /* output head, when it can stream in this class (else it was placed first) */
     if (!head_must && pc->head_tier != TIER_GPU && cm->head_bytes) {
@@ -374,79 +495,18 @@ static bool fill(const struct search *S, enum pclass c, uint32_t ns, struct plac
             pc->head_tier = TIER_DISK;
     }
 
-    /* dense FFN of the layers whose attention stays */
-    {
-        int idx[4096];
-        int n = 0;
-        uint64_t total = 0;
-        for (int l = 0; l < L && n < 4096; l++)
-            if (pc->attn_tier[l] == TIER_RAM && pc->ffn_tier[l] == TIER_RAM && cm->layer[l].ffn_bytes) {
-                idx[n++] = l;
-                total += cm->layer[l].ffn_bytes;
-            }
-        if (S->force_all && c != PC_NONE) {
-            for (int i = 0; i < n; i++)
-                pc->ffn_tier[idx[i]] = TIER_DISK;
-        } else if (total <= left) {
-            left -= total;
-        } else {
-            if (c == PC_NONE)
-                return false;
-            if (!stream_fewest(cm, idx, n, true, mark, &left))
-                return false;
-            for (int i = 0; i < n; i++)
-                if (mark[i])
-                    pc->ffn_tier[idx[i]] = TIER_DISK;
-        }
-    }
-    /* a streaming class must stream something dense, else it is the resident class
-     * with a useless pool */
-    if (c != PC_NONE) {
-        bool any = pc->head_tier == TIER_DISK;
-        uint64_t unit_max = pc->head_tier == TIER_DISK ? cm->head_bytes : 0;
-        for (int l = 0; l < L; l++) {
-            const struct cost_layer *Ly = &cm->layer[l];
-            bool a = pc->attn_tier[l] == TIER_DISK, f = pc->ffn_tier[l] == TIER_DISK;
-            if (a || f)
-                any = true;
-            uint64_t u = HY_MAX(a ? Ly->attn_bytes : 0, f ? Ly->ffn_bytes : 0);
-            unit_max = HY_MAX(unit_max, u);
-        }
-        unit_max = cost_slot(cm, unit_max);
-        if (!any)
-            return false;
-        /* the slots need only hold the largest unit actually streamed; the rest of
-         * the reserve goes back to the budget */
-        left += (uint64_t)ns * (slot - unit_max);
-        slot = unit_max;
-        pc->n_slots = ns;
-        pc->slot_bytes = slot;
-    }
+    if (!place_ffn(S, c, pc, &left))
+        return false;
+    if (c != PC_NONE && !size_pool(cm, ns, slot, pc, &left))
+        return false;
 
     /* whole layers leave a remainder of the budget: keep single FFN matrices of the
      * streamed layers in it, largest first (each byte kept is a byte not read per token) */
     if (c != PC_NONE && !S->force_all)
         keep_matrices(cm, pc, &left);
 
-    /* expert slices: all, or an expert cache of what is left after the landing slots */
-    if (xtotal) {
-        if (xtotal <= left + xpool && !S->force_experts) {
-            left = left + xpool - xtotal;
-        } else {
-            pc->n_xslots = cm->n_expert_used;
-            pc->xslot_bytes = S->max_slice;
-            for (size_t i = 0; i < nx && S->x_order[i] != UINT32_MAX; i++) {
-                uint32_t x = S->x_order[i];
-                if (pc->x_tier[x] == TIER_GPU)
-                    continue;
-                uint64_t sb = cm->layer[x / cm->n_expert].slice_bytes;
-                if (sb <= left && !S->force_experts)
-                    left -= sb;
-                else
-                    pc->x_tier[x] = TIER_DISK;
-            }
-        }
-    }
+    if (xtotal)
+        place_experts(S, pc, xtotal, xpool, &left);
 
     /* the token embedding last: it costs one row read per token when left on disk */
     if (cm->embd_bytes && !cm->tied) {
@@ -592,6 +652,99 @@ static int plan_from_placement(const struct cost_model *cm, const struct plan_in
     return 0;
 }
 
+/* Which structural classes the search may try when a mode is forced (forced: enum
+ * plan_mode, or -1 for none). PC_HEAD only when streaming is forced: otherwise it is
+ * PC_LAYER again. */
+static void allowed_classes(int forced, bool force_all, bool allowed[PC_COUNT])
+{
+    for (int c = 0; c < PC_COUNT; c++)
+        allowed[c] = true;
+    if (forced == PLAN_RESIDENT || forced == PLAN_EXPERT_STREAM)
+        allowed[PC_FFN] = allowed[PC_LAYER] = allowed[PC_HEAD] = false;
+    else if (forced == PLAN_FFN_STREAM)
+        allowed[PC_NONE] = allowed[PC_LAYER] = allowed[PC_HEAD] = false;
+    else if (forced == PLAN_LAYER_STREAM)
+        allowed[PC_NONE] = allowed[PC_FFN] = false;
+    if (!force_all)
+        allowed[PC_HEAD] = false;
+}
+
+/* Fill and score every candidate (each allowed class, each pool size) and keep the best
+ * in *best with its prediction: the fastest decode, ties going to fewer bytes read from
+ * disk, then to less RAM. cur is scratch. Returns the best's seconds per token, INFINITY
+ * when no candidate fits the budgets. */
+static double search_best(const struct search *S, const bool allowed[PC_COUNT], int forced,
+                          struct placement *cur, struct placement *best,
+                          struct plan_prediction *best_pred)
+{
+    const struct cost_model *cm = S->cm;
+    double best_t = INFINITY, best_disk = INFINITY;
+    uint64_t best_ram = UINT64_MAX;
+    for (int c = 0; c < PC_COUNT; c++) {
+        if (!allowed[c])
+            continue;
+        uint32_t ns_lo = c == PC_NONE ? 0 : 2, ns_hi = c == PC_NONE ? 0 : MAX_SLOTS;
+        for (uint32_t ns = ns_lo; ns <= ns_hi; ns++) {
+            if (!fill(S, (enum pclass)c, ns, cur))
+                continue;
+            if (forced == PLAN_RESIDENT && mode_of(cm, cur) != PLAN_RESIDENT)
+                continue;
+            uint64_t ram, vram;
+            cost_usage(cm, cur, &ram, &vram);
+            if (ram > S->ram_budget || vram > S->gpu_budget)
+                continue;  /* cannot happen when fill is right; refuse it anyway */
+            struct plan_prediction pr;
+            cost_evaluate(cm, cur, &pr);
+            double t = pr.decode_tps > 0 ? 1.0 / pr.decode_tps : INFINITY;
+            bool better = t < best_t ||
+                          (t == best_t && (pr.disk_bytes_per_token < best_disk ||
+                                           (pr.disk_bytes_per_token == best_disk && ram < best_ram)));
+            if (better) {
+                best_t = t;
+                best_disk = pr.disk_bytes_per_token;
+                best_ram = ram;
+                *best_pred = pr;
+                placement_copy(best, cur, cm);
+            }
+        }
+    }
+    return best_t;
+}
+
+/* The plan's pool (the dense slots, or in expert-stream the expert landing slots) and
+ * its expert cache (the slices held in RAM), from the chosen placement; pl->mode is
+ * already set. */
+static void plan_set_pool(const struct cost_model *cm, const struct placement *best, struct plan *pl)
+{
+    pl->n_expert_slots = best->n_xslots;
+    pl->expert_slot_bytes = best->xslot_bytes;
+    if (best->n_slots) {
+        pl->n_slots = best->n_slots;
+        pl->slot_bytes = best->slot_bytes;
+        pl->prefetch_depth = best->n_slots - 1;
+    } else if (best->n_xslots) {
+        /* expert-stream: the landing slots are the pool; slices are read on demand
+         * (speculative next-layer reads go into the expert cache) */
+        pl->n_slots = best->n_xslots;
+        pl->slot_bytes = best->xslot_bytes;
+        pl->prefetch_depth = 0;
+    }
+    pl->pool_bytes = (uint64_t)best->n_slots * best->slot_bytes + (uint64_t)best->n_xslots * best->xslot_bytes;
+    if (cm->n_expert) {
+        for (int l = 0; l < cm->n_layer; l++)
+            for (uint32_t e = 0; e < cm->layer[l].n_expert && cm->layer[l].slice_bytes; e++)
+                if (best->x_tier[(size_t)l * cm->n_expert + e] == TIER_RAM) {
+                    pl->expert_cache_slices++;
+                    pl->expert_cache_bytes += cm->layer[l].slice_bytes;
+                }
+        if (pl->mode == PLAN_RESIDENT) {
+            /* everything resident: no cache as such */
+            pl->expert_cache_slices = 0;
+            pl->expert_cache_bytes = 0;
+        }
+    }
+}
+
 int plan_build(const struct plan_input *in, const struct hy_profile *prof,
                const struct plan_params *p, struct plan **out)
 {
@@ -621,15 +774,8 @@ int plan_build(const struct plan_input *in, const struct hy_profile *prof,
     struct search S = {.cm = &cm, .p = p, .ram_budget = p->ram_budget, .gpu_budget = p->gpu_budget};
     S.force_experts = forced == PLAN_EXPERT_STREAM;
     S.force_all = forced == PLAN_FFN_STREAM || forced == PLAN_LAYER_STREAM;
-    bool allowed[PC_COUNT] = {true, true, true, true};
-    if (forced == PLAN_RESIDENT || forced == PLAN_EXPERT_STREAM)
-        allowed[PC_FFN] = allowed[PC_LAYER] = allowed[PC_HEAD] = false;
-    else if (forced == PLAN_FFN_STREAM)
-        allowed[PC_NONE] = allowed[PC_LAYER] = allowed[PC_HEAD] = false;
-    else if (forced == PLAN_LAYER_STREAM)
-        allowed[PC_NONE] = allowed[PC_FFN] = false;
-    if (!S.force_all)
-        allowed[PC_HEAD] = false;
+    bool allowed[PC_COUNT];
+    allowed_classes(forced, S.force_all, allowed);
 
     struct placement cur = {0}, best = {0};
     struct plan *pl = NULL;
@@ -640,37 +786,8 @@ int plan_build(const struct plan_input *in, const struct hy_profile *prof,
         goto done;
     }
 
-    double best_t = INFINITY, best_disk = INFINITY;
-    uint64_t best_ram = UINT64_MAX;
     struct plan_prediction best_pred = {0};
-    for (int c = 0; c < PC_COUNT; c++) {
-        if (!allowed[c])
-            continue;
-        uint32_t ns_lo = c == PC_NONE ? 0 : 2, ns_hi = c == PC_NONE ? 0 : MAX_SLOTS;
-        for (uint32_t ns = ns_lo; ns <= ns_hi; ns++) {
-            if (!fill(&S, (enum pclass)c, ns, &cur))
-                continue;
-            if (forced == PLAN_RESIDENT && mode_of(&cm, &cur) != PLAN_RESIDENT)
-                continue;
-            uint64_t ram, vram;
-            cost_usage(&cm, &cur, &ram, &vram);
-            if (ram > S.ram_budget || vram > S.gpu_budget)
-                continue;  /* cannot happen when fill is right; refuse it anyway */
-            struct plan_prediction pr;
-            cost_evaluate(&cm, &cur, &pr);
-            double t = pr.decode_tps > 0 ? 1.0 / pr.decode_tps : INFINITY;
-            bool better = t < best_t ||
-                          (t == best_t && (pr.disk_bytes_per_token < best_disk ||
-                                           (pr.disk_bytes_per_token == best_disk && ram < best_ram)));
-            if (better) {
-                best_t = t;
-                best_disk = pr.disk_bytes_per_token;
-                best_ram = ram;
-                best_pred = pr;
-                placement_copy(&best, &cur, &cm);
-            }
-        }
-    }
+    double best_t = search_best(&S, allowed, forced, &cur, &best, &best_pred);
     enum pclass minc = PC_NONE;
     uint64_t min_ram = min_budget(&S, allowed, &cur, &minc);
     if (best_t == INFINITY) {
@@ -697,33 +814,7 @@ int plan_build(const struct plan_input *in, const struct hy_profile *prof,
     pl->gpu_budget = prof->has_gpu ? p->gpu_budget : 0;
     cost_tier_bytes(&cm, &best, pl->tier_bytes);
     cost_usage(&cm, &best, &pl->ram_used, &pl->gpu_used);
-    pl->n_expert_slots = best.n_xslots;
-    pl->expert_slot_bytes = best.xslot_bytes;
-    if (best.n_slots) {
-        pl->n_slots = best.n_slots;
-        pl->slot_bytes = best.slot_bytes;
-        pl->prefetch_depth = best.n_slots - 1;
-    } else if (best.n_xslots) {
-        /* expert-stream: the landing slots are the pool; slices are read on demand
-         * (speculative next-layer reads go into the expert cache) */
-        pl->n_slots = best.n_xslots;
-        pl->slot_bytes = best.xslot_bytes;
-        pl->prefetch_depth = 0;
-    }
-    pl->pool_bytes = (uint64_t)best.n_slots * best.slot_bytes + (uint64_t)best.n_xslots * best.xslot_bytes;
-    if (cm.n_expert) {
-        for (int l = 0; l < cm.n_layer; l++)
-            for (uint32_t e = 0; e < cm.layer[l].n_expert && cm.layer[l].slice_bytes; e++)
-                if (best.x_tier[(size_t)l * cm.n_expert + e] == TIER_RAM) {
-                    pl->expert_cache_slices++;
-                    pl->expert_cache_bytes += cm.layer[l].slice_bytes;
-                }
-        if (pl->mode == PLAN_RESIDENT) {
-            /* everything resident: no cache as such */
-            pl->expert_cache_slices = 0;
-            pl->expert_cache_bytes = 0;
-        }
-    }
+    plan_set_pool(&cm, &best, pl);
     pl->kv_bytes = cm.kv_bytes;
     pl->compute_bytes = cm.compute_bytes;
     pl->n_ctx = cm.n_ctx;
