@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test program in DIR (or only those named), print each one's result and a
 # closing "N passed, N failed" summed over all of them. Exit status 77 from a program
-# means it skipped itself (it says why).
+# means it skipped itself (it says why). A program running longer than TEST_TIMEOUT seconds
+# (default 600) is stopped and counted as failed: a hang must not stall CI.
 set -u
 dir=$1; shift
 only=("$@")
@@ -15,7 +16,9 @@ for t in "$dir"/test_*; do
     [ $keep = 1 ] || continue
   fi
   echo "== $name"
-  out=$("$t" 2>&1); rc=$?
+  out=$(timeout -k 10 "${TEST_TIMEOUT:-600}" "$t" 2>&1); rc=$?
+  [ $rc = 124 ] && out="$out
+timed out after ${TEST_TIMEOUT:-600} s (TEST_TIMEOUT)"
   echo "$out" | sed 's/^/   /'
   line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
   p=0; f=0
