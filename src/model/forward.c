@@ -43,7 +43,7 @@ struct mmw {
 static int mm_w(struct fwd *f, const float *x, int64_t ldx, const struct mmw *w, int k)
 {
     hy_session *s = f->s;
-    uint32_t types[8];
+    uint32_t types[8] = {0};
     for (int i = 0; i < k; i++)
         types[i] = w[i].t->type;
     struct mm_prep p;
@@ -80,6 +80,68 @@ static int mm_w(struct fwd *f, const float *x, int64_t ldx, const struct mmw *w,
         }
     }
     return 0;
+}
+
+/* ---- the weight schedule ---- */
+
+/* A layer's matrix products, in the order layer_forward runs them; products in one group
+ * share their input. This table is the one place the order is written: the streamer's
+ * units are numbered from it (forward_weight_order), and layer_forward runs group by
+ * group. A pass that strays from it shows up as out-of-schedule acquires. */
+enum { MM_QKV, MM_O, MM_GATE_UP, MM_DOWN, MM_N_GROUPS };
+static const struct {
+    uint8_t w[3];
+    uint8_t n;
+} layer_mm[MM_N_GROUPS] = {
+    [MM_QKV] = {{W_Q, W_K, W_V}, 3},
+    [MM_O] = {{W_O}, 1},
+    [MM_GATE_UP] = {{W_GATE, W_UP}, 2},
+    [MM_DOWN] = {{W_DOWN}, 1},
+};
+
+struct tensor *layer_weight(const struct layer *L, enum wstep w)
+{
+    switch (w) {
+    case W_Q: return L->wq;
+    case W_K: return L->wk;
+    case W_V: return L->wv;
+    case W_O: return L->wo;
+    case W_GATE: return L->ffn_gate;
+    case W_UP: return L->ffn_up;
+    case W_DOWN: return L->ffn_down;
+    default: return NULL;
+    }
+}
+
+int forward_weight_order(const hy_model *m, struct tensor **out, int cap)
+{
+    int n = 0;
+    for (uint32_t l = 0; l < m->hp.n_layer; l++)
+        for (int g = 0; g < MM_N_GROUPS; g++)
+            for (int i = 0; i < layer_mm[g].n; i++) {
+                struct tensor *t = layer_weight(&m->layers[l], (enum wstep)layer_mm[g].w[i]);
+                if (t && n < cap)
+                    out[n] = t;
+                n += t != NULL;
+            }
+    if (n < cap)
+        out[n] = m->output;
+    return n + 1;
+}
+
+/* Where one product of a group writes: out, rows ldo floats apart. */
+struct mm_dst {
+    float *out;
+    int64_t ldo;
+};
+
+/* Group g of the current layer's products, on input x. */
+static int mm_group(struct fwd *f, int g, const float *x, int64_t ldx, const struct mm_dst *dst)
+{
+    struct mmw w[3];
+    for (int i = 0; i < layer_mm[g].n; i++)
+        w[i] = (struct mmw){layer_weight(f->L, (enum wstep)layer_mm[g].w[i]), dst[i].out, dst[i].ldo};
+    return mm_w(f, x, ldx, w, layer_mm[g].n);
 }
 
 /* ---- per-token steps, run in parallel over the batch ---- */
@@ -219,14 +281,13 @@ static int layer_forward(struct fwd *f)
 {
     hy_session *s = f->s;
     const struct hparams *hp = f->hp;
-    const struct layer *L = f->L;
     int n = f->n, rc;
     int64_t E = hp->n_embd, qd = (int64_t)hp->n_head * hp->head_dim_k;
     int64_t od = (int64_t)hp->n_head * hp->head_dim_v;
 
     par_rows(f, step_attn_norm, 0, n);
-    struct mmw qkv[3] = {{L->wq, s->q, qd}, {L->wk, s->k, s->kv_dim_k}, {L->wv, s->v, s->kv_dim_v}};
-    if ((rc = mm_w(f, s->xb, E, qkv, 3)))
+    struct mm_dst qkv[3] = {{s->q, qd}, {s->k, s->kv_dim_k}, {s->v, s->kv_dim_v}};
+    if ((rc = mm_group(f, MM_QKV, s->xb, E, qkv)))
         return rc;
     par_rows(f, step_qkv_post, 0, n);
     struct attn_args aa = {
@@ -236,17 +297,17 @@ static int layer_forward(struct fwd *f)
         .k_stride = s->kv_dim_k, .v_stride = s->kv_dim_v, .scale = 1.0f / sqrtf((float)hp->head_dim_k),
     };
     op_attention(s->tp, &aa);
-    struct mmw o = {L->wo, s->xb2, E};
-    if ((rc = mm_w(f, s->att, od, &o, 1)))
+    struct mm_dst o = {s->xb2, E};
+    if ((rc = mm_group(f, MM_O, s->att, od, &o)))
         return rc;
     par_rows(f, step_ffn_norm, 0, n);
     int64_t ff = hp->n_ff;
-    struct mmw gu[2] = {{L->ffn_gate, s->hb, ff}, {L->ffn_up, s->hb2, ff}};
-    if ((rc = mm_w(f, s->xb, E, gu, 2)))
+    struct mm_dst gu[2] = {{s->hb, ff}, {s->hb2, ff}};
+    if ((rc = mm_group(f, MM_GATE_UP, s->xb, E, gu)))
         return rc;
     par_rows(f, step_swiglu, 0, n);
-    struct mmw d = {L->ffn_down, s->xb2, E};
-    if ((rc = mm_w(f, s->hb, ff, &d, 1)))
+    struct mm_dst d = {s->xb2, E};
+    if ((rc = mm_group(f, MM_DOWN, s->hb, ff, &d)))
         return rc;
     par_rows(f, step_residual, 0, n);
     return 0;

@@ -306,31 +306,26 @@ static int map_file(hy_model *m)
     return 0;
 }
 
-/* Disk-tier matrices are streamed in chunks of whole rows, each chunk a unit, numbered in
- * the order the forward pass uses them (layer by layer, then the head), so the streamer
- * reads ahead exactly what comes next. The embedding stays on disk and is read by row,
- * unless the output head shares it. */
-static int start_streamer(hy_model *m)
+/* Disk-tier matrices are streamed in chunks of whole rows, each chunk a unit, numbered by
+ * the weight schedule (forward_weight_order), so the streamer reads ahead exactly what
+ * comes next. The embedding stays on disk and is read by row, unless the output head
+ * shares it. */
+static int start_streamer(hy_model *m, const struct place_hooks *hooks)
 {
     const struct plan *pl = m->plan->pl;
-    int n_layer = (int)m->hp.n_layer;
     uint64_t chunk = pl->slot_bytes ? pl->slot_bytes : (16u << 20);
-    /* the streamed matrices in forward order */
-    int cap = n_layer * 7 + 1, n_order = 0;
+    int cap = forward_weight_order(m, NULL, 0), n_order = 0;
     struct tensor **order = malloc(sizeof *order * (size_t)cap);
     struct stream_tensor *st = NULL;
     int rc = -ENOMEM, n = 0, n_units = 0;
     if (!order)
         goto out;
-    for (int l = 0; l < n_layer; l++) {
-        struct layer *L = &m->layers[l];
-        struct tensor *ts[] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
-        for (size_t k = 0; k < HY_ARRAY_LEN(ts); k++)
-            if (ts[k] && ts[k]->tier == TIER_DISK)
-                order[n_order++] = ts[k];
-    }
-    if (m->output->tier == TIER_DISK)
-        order[n_order++] = m->output;
+    forward_weight_order(m, order, cap);
+    for (int i = 0; i < cap; i++)
+        if (order[i]->tier == TIER_DISK)
+            order[n_order++] = order[i];
+    if (hooks && hooks->reorder)
+        hooks->reorder(m, order, n_order, hooks->user);
     for (int i = 0; i < n_order; i++) {
         struct tensor *t = order[i];
         t->chunk_rows = HY_MAX((int64_t)1, (int64_t)(chunk / t->row_bytes));
@@ -405,7 +400,7 @@ static int make_plan(hy_model *m)
     return 0;
 }
 
-static int place_weights(hy_model *m)
+static int place_weights(hy_model *m, const struct place_hooks *hooks)
 {
     int rc = make_plan(m);
     if (rc)
@@ -426,7 +421,7 @@ static int place_weights(hy_model *m)
     if (!m->dfile && (rc = file_open_direct(&m->dfile, m->path)))
         return rc;
     /* the streamer first: its pool's size is part of the budget check before loading */
-    return (rc = start_streamer(m)) ? rc : load_arena(m);
+    return (rc = start_streamer(m, hooks)) ? rc : load_arena(m);
 }
 
 static int load_rope_factors(hy_model *m)
@@ -447,9 +442,10 @@ int hy_model_load(const char *path, const struct hy_model_params *params, hy_mod
     return model_load_file(path, params, NULL, out);
 }
 
-int model_load_file(const char *path, const struct hy_model_params *params, struct file *dfile,
-                    hy_model **out)
+int model_load_file(const char *path, const struct hy_model_params *params,
+                    const struct place_hooks *hooks, hy_model **out)
 {
+    struct file *dfile = hooks ? hooks->dfile : NULL;
     *out = NULL;
     hy_clear_error();
     hy_model *m = calloc(1, sizeof *m);
@@ -495,7 +491,7 @@ int model_load_file(const char *path, const struct hy_model_params *params, stru
     uint32_t ctx = m->params.n_ctx ? m->params.n_ctx : HY_MIN(m->hp.n_ctx_train ? m->hp.n_ctx_train : 4096, 4096u);
     m->n_ctx = ctx;
     m->n_batch = HY_MIN(m->params.n_batch ? m->params.n_batch : 512u, ctx);
-    if ((rc = place_weights(m)) || (rc = load_rope_factors(m)))
+    if ((rc = place_weights(m, hooks)) || (rc = load_rope_factors(m)))
         goto fail;
     *out = m;
     return 0;

@@ -78,10 +78,27 @@ struct hy_model {
     uint64_t weight_bytes;
 };
 
-/* hy_model_load with the file weights are read from given (tests pass fault-injecting
- * files; ownership passes to the model, also on failure). */
-int model_load_file(const char *path, const struct hy_model_params *params, struct file *dfile,
-                    hy_model **out);
+/* The matrices of one layer, named for the weight schedule. */
+enum wstep { W_Q, W_K, W_V, W_O, W_GATE, W_UP, W_DOWN, W_N_STEPS };
+struct tensor *layer_weight(const struct layer *L, enum wstep w);
+
+/* The weight schedule: every weight matrix in the order one forward pass multiplies by it
+ * (layer by layer, then the output head), as forward.c declares it. The streamer numbers
+ * its units in this order, so what it reads ahead is what the pass needs next. Writes up
+ * to cap tensors to out; returns how many there are. */
+int forward_weight_order(const hy_model *m, struct tensor **out, int cap);
+
+/* What tests may change about placing: the file weights are read from (fault-injecting;
+ * ownership passes to the model, also on failure), and the order the streamer is built
+ * in (to see an order that differs from the forward pass's reported). */
+struct place_hooks {
+    struct file *dfile;
+    void (*reorder)(const hy_model *m, struct tensor **order, int n, void *user);
+    void *user;
+};
+/* hy_model_load with hooks (NULL = none). */
+int model_load_file(const char *path, const struct hy_model_params *params,
+                    const struct place_hooks *hooks, hy_model **out);
 
 /* A weight matrix view of t with its data pointer p. */
 static inline struct wmat tensor_wmat(const struct tensor *t, const void *p)
