@@ -65,25 +65,51 @@ enum hy_io_mode {
 };
 
 struct hy_plan;
+struct hy_profile;
+
+/* Progress of a long measurement: stage in words, frac in [0, 1]. */
+typedef void (*hy_progress_fn)(const char *stage, double frac, void *user);
+
+/* What a plan is made for: budgets, context, batch, threads. 0 = automatic: a budget is
+ * what is available now minus headroom, capped by any cgroup memory limit (a RAM budget
+ * above the cgroup limit is refused). */
+struct hy_plan_params {
+    uint64_t ram_budget;        /* bytes; 0 = automatic */
+    uint64_t gpu_budget;        /* bytes; 0 = automatic (free VRAM minus headroom) */
+    bool no_gpu;                /* plan without the GPU tier */
+    uint32_t n_ctx;             /* KV cache context; 0 = min(n_ctx_train, 4096) */
+    uint32_t n_batch;           /* prompt tokens per forward pass; 0 = 512 */
+    int n_threads;              /* compute threads; 0 = all cores */
+    const char *mode;           /* NULL = the planner's choice; "resident", "ffn-stream",
+                                   "layer-stream", "expert-stream" forces one */
+    const struct hy_profile *profile;  /* NULL = hy_profile_get for the model's directory */
+    bool no_measure;            /* with profile NULL: never measure (cached or defaults) */
+    hy_progress_fn progress;    /* measuring progress, NULL = silent */
+    void *user;
+};
+HY_API struct hy_plan_params hy_plan_default_params(void);
 
 struct hy_model_params {
-    int n_threads;          /* compute threads; 0 = number of online CPUs */
-    uint64_t ram_budget;    /* bytes; 0 = what is available minus headroom, capped by cgroup */
-    uint64_t gpu_budget;    /* bytes; 0 = free VRAM minus headroom (CUDA builds) */
-    uint32_t n_ctx;         /* context the plan reserves KV cache for; 0 = min(train, 4096) */
-    uint32_t n_batch;       /* prompt tokens per forward pass the plan reserves buffers
-                               for; 0 = 512 */
+    struct hy_plan_params plan; /* what the weights are placed for: passed to the planner
+                                   as it is */
     enum hy_io_mode io;
-    bool mlock;             /* lock resident weights in RAM */
-    bool vocab_only;        /* load metadata and tokenizer only; no weights */
-    bool header_only;       /* metadata and tensor table only (inspect): nothing else read */
-    const char *plan_mode;  /* NULL = planner decides; else "resident", "ffn-stream", ... */
-    bool no_measure;        /* never measure the hardware: cached profile, else defaults */
-    void (*progress)(const char *stage, double frac, void *user);  /* hardware measuring */
-    void *progress_user;
+    bool mlock;                 /* lock resident weights in RAM */
+    bool header_only;           /* open: metadata and tensor table only (inspect): no
+                                   tokenizer, an unknown architecture opens */
 };
 HY_API struct hy_model_params hy_model_default_params(void);
 
+/* A model is opened, then placed. Open reads the header (metadata, tensor table),
+ * hyper-parameters and tokenizer, and no tensor data: an opened model tokenizes,
+ * describes itself and answers hy_model_meta / hy_model_tensor_info. Place makes the
+ * plan for p->plan (budgets, the context and batch it is to serve), reads the resident
+ * weights and starts the streamer; sessions need a placed model. A model is placed once;
+ * when placing fails the model stays opened and may be placed again (a smaller context,
+ * say). p NULL = defaults; open reads only p->header_only. */
+HY_API int hy_model_open(const char *path, const struct hy_model_params *p, hy_model **out);
+HY_API int hy_model_place(hy_model *m, const struct hy_model_params *p);
+HY_API bool hy_model_is_placed(const hy_model *m);
+/* Open and place in one call. */
 HY_API int hy_model_load(const char *path, const struct hy_model_params *params, hy_model **out);
 HY_API void hy_model_free(hy_model *m);
 
@@ -107,10 +133,13 @@ HY_API void hy_model_predicted(const hy_model *m, double *prompt_tps, double *de
  * token (weights used per token minus what the budget can hold besides the KV cache and
  * buffers) and the profiled storage bandwidth; ceiling tok/s = bw / must. */
 HY_API void hy_model_disk_ceiling(const hy_model *m, double *must_bytes, double *disk_bw);
+/* GGUF headers this process has parsed so far (every open, plan or inspect parses one):
+ * a program that opens a model once reads one. */
+HY_API uint64_t hy_headers_read(void);
 /* Evict a file from the page cache (the start of a cold run). 0 or -errno. */
 HY_API int hy_drop_page_cache(const char *path);
 
-/* ---- inspection: metadata and tensors (also for a model loaded with vocab_only) ---- */
+/* ---- inspection: metadata and tensors (an opened model answers them) ---- */
 HY_API int64_t hy_model_meta_count(const hy_model *m);
 /* Key i, with its value rendered as text into val (arrays summarised); NULL past the end. */
 HY_API const char *hy_model_meta(const hy_model *m, int64_t i, char *val, size_t cap);
@@ -265,9 +294,6 @@ HY_API int hy_chat_reset(hy_chat *c);
 
 /* ---- hardware profile, placement plan, estimate (src/tier) ------------------------- */
 
-/* Progress of a long measurement: stage in words, frac in [0, 1]. */
-typedef void (*hy_progress_fn)(const char *stage, double frac, void *user);
-
 #define HY_PROFILE_MAX_DISK 24
 
 struct hy_disk_point {          /* one direct-I/O sequential read measurement */
@@ -337,24 +363,6 @@ HY_API struct hy_profile_params hy_profile_default_params(void);
 HY_API int hy_profile_get(const struct hy_profile_params *p, struct hy_profile *out);
 /* The profile as JSON (malloc'ed; free() it), or NULL when out of memory. */
 HY_API char *hy_profile_json(const struct hy_profile *prof);
-
-/* Budgets: what the plan may use. 0 = automatic: what is available now minus headroom,
- * capped by any cgroup memory limit. A RAM budget above the cgroup limit is refused. */
-struct hy_plan_params {
-    uint64_t ram_budget;        /* bytes; 0 = automatic */
-    uint64_t gpu_budget;        /* bytes; 0 = automatic (free VRAM minus headroom) */
-    bool no_gpu;                /* plan without the GPU tier */
-    uint32_t n_ctx;             /* KV cache context; 0 = min(n_ctx_train, 4096) */
-    uint32_t n_batch;           /* prompt tokens per forward pass; 0 = 512 */
-    int n_threads;              /* 0 = all cores */
-    const char *mode;           /* NULL = the planner's choice; "resident", "ffn-stream",
-                                   "layer-stream", "expert-stream" forces one */
-    const struct hy_profile *profile;  /* NULL = hy_profile_get for the model's directory */
-    bool no_measure;            /* with profile NULL: never measure (cached or defaults) */
-    hy_progress_fn progress;    /* measuring progress, NULL = silent */
-    void *user;
-};
-HY_API struct hy_plan_params hy_plan_default_params(void);
 
 typedef struct hy_plan hy_plan;
 /* Plan a GGUF model: reads the header only (metadata and tensor table, never tensor

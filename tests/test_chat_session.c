@@ -23,8 +23,8 @@ static void test_turns(void)
         return;
     }
     struct hy_model_params mp = hy_model_default_params();
-    mp.n_ctx = 512;
-    mp.n_threads = 2;
+    mp.plan.n_ctx = 512;
+    mp.plan.n_threads = 2;
     hy_model *m;
     CHECK(hy_model_load(path, &mp, &m) == 0);
     struct hy_model_desc d;

@@ -127,6 +127,12 @@ static void test_golden(void)
                 else /* Q4_0: its own reference path for a while at least (near-ties may flip) */
                     CHECK(same >= 5);
                 CHECK(cJSON_GetObjectItem(o, "text") && cJSON_GetObjectItem(o, "gen_tps"));
+                /* opened once: tokenized and placed on one reading of the header */
+                cJSON *hr = cJSON_GetObjectItem(o, "headers_read");
+                CHECKF(hr && hr->valueint == 1, "run read the GGUF header %d times",
+                       hr ? hr->valueint : -1);
+                cJSON *oos = cJSON_GetObjectItem(o, "out_of_schedule");
+                CHECK(oos && oos->valueint == 0);
                 cJSON_Delete(o);
             }
             free(out);

@@ -7,6 +7,7 @@
 #include "test.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <dirent.h>
 #include <string.h>
 
@@ -129,7 +130,7 @@ static int check_model(const char *dir, const char *gguf_name, const char *ref_s
         return 0;
     }
     struct hy_model_params mp = hy_model_default_params();
-    mp.n_threads = 2;
+    mp.plan.n_threads = 2;
     hy_model *m;
     int rc = hy_model_load(path, &mp, &m);
     if (rc) {
@@ -203,6 +204,54 @@ static void test_fixtures_real(void)
 
 /* One batch, token by token, and in uneven chunks: the same logits (the KV cache carries
  * the past; nothing is recomputed). Also truncate + re-eval. */
+/* Open, then place: opening reads the header once and no tensor data; a placing that
+ * fails leaves the model opened, to be placed again; the placed model computes what a
+ * one-call load does. */
+static void test_open_place(void)
+{
+    char *path = test_shared_path("fixtures/real/stories260K-F32.gguf");
+    if (!path) {
+        TEST_SKIP("no fixtures under %s", test_shared_dir());
+        return;
+    }
+    uint64_t h0 = hy_headers_read();
+    hy_model *m = NULL;
+    CHECK(hy_model_open(path, NULL, &m) == 0);
+    if (!m)
+        return;
+    CHECK(!hy_model_is_placed(m));
+    hy_token ids[16];
+    int n = hy_tokenize(m, "Once upon a time", 16, true, false, ids, 16);
+    CHECK(n > 1);
+    hy_session *s = NULL;
+    CHECK(hy_session_new(m, NULL, &s) == -EINVAL && strstr(hy_last_error(), "not placed"));
+    struct hy_model_params mp = hy_model_default_params();
+    mp.plan.n_threads = 2;
+    mp.plan.no_measure = true;
+    mp.plan.ram_budget = 1 << 20;
+    CHECK(hy_model_place(m, &mp) == -ENOMEM && strstr(hy_last_error(), "too small"));
+    CHECK(!hy_model_is_placed(m));
+    mp.plan.ram_budget = 0;
+    mp.plan.n_ctx = 32;
+    CHECKF(hy_model_place(m, &mp) == 0, "%s", hy_last_error());
+    CHECK(hy_model_is_placed(m));
+    CHECK(hy_model_place(m, &mp) == -EINVAL);
+    CHECKF(hy_headers_read() - h0 == 1, "%llu headers read", (unsigned long long)(hy_headers_read() - h0));
+    hy_model *l = NULL;
+    CHECK(hy_model_load(path, &mp, &l) == 0);
+    hy_session *a = NULL, *b = NULL;
+    CHECK(hy_session_new(m, NULL, &a) == 0 && hy_session_new(l, NULL, &b) == 0);
+    if (a && b) {
+        CHECK(hy_session_eval(a, ids, n, false) == 0 && hy_session_eval(b, ids, n, false) == 0);
+        CHECK(memcmp(hy_session_logits(a, -1), hy_session_logits(b, -1), sizeof(float) * 512) == 0);
+    }
+    hy_session_free(a);
+    hy_session_free(b);
+    hy_model_free(l);
+    hy_model_free(m);
+    free(path);
+}
+
 static void test_incremental(void)
 {
     char *path = test_shared_path("fixtures/synth/qwen3-s7-Q4_K_M.gguf");
@@ -270,5 +319,6 @@ int main(void)
     RUN(test_fixtures_real);
     RUN(test_fixtures_synth);
     RUN(test_incremental);
+    RUN(test_open_place);
     return test_finish();
 }

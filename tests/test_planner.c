@@ -885,13 +885,12 @@ static int write_header(const struct synth *m, uint8_t **hdr, uint64_t *hlen, ui
 static void check_header_plan(struct file *f, const char *what, uint64_t *data_reads)
 {
     struct hy_profile prof = prof_cpu(1);
-    struct plan_file_params fp = plan_file_default_params();
-    fp.profile = &prof;
-    fp.plan.ram_budget = 2 * GiB;
-    fp.plan.n_ctx = 512;
+    struct plan_params fp = plan_default_params();
+    fp.ram_budget = 2 * GiB;
+    fp.n_ctx = 512;
     struct hy_plan *pf = NULL;
     uint64_t before = atomic_load(&f->bytes_read);
-    int rc = plan_file_open(f, &fp, &pf);
+    int rc = plan_file_open(f, &fp, &prof, &pf);
     CHECKF(rc == 0, "%s: %s", what, hy_last_error());
     if (!pf)
         return;

@@ -52,11 +52,11 @@ static float *eval(hy_model *m, int *n_vocab)
 static hy_model *load(const char *path, const char *mode, uint64_t budget)
 {
     struct hy_model_params mp = hy_model_default_params();
-    mp.n_threads = 2;
-    mp.n_ctx = 64;
-    mp.plan_mode = mode;
-    mp.ram_budget = budget;
-    mp.no_measure = true; /* placement is what is tested, not the machine */
+    mp.plan.n_threads = 2;
+    mp.plan.n_ctx = 64;
+    mp.plan.mode = mode;
+    mp.plan.ram_budget = budget;
+    mp.plan.no_measure = true; /* placement is what is tested, not the machine */
     hy_model *m = NULL;
     if (hy_model_load(path, &mp, &m))
         return NULL;
@@ -99,10 +99,10 @@ static void test_schedule_order(void)
     float *ref = m ? eval(m, &nv) : NULL;
     hy_model_free(m);
     struct hy_model_params mp = hy_model_default_params();
-    mp.n_threads = 2;
-    mp.n_ctx = 64;
-    mp.plan_mode = "layer-stream";
-    mp.no_measure = true;
+    mp.plan.n_threads = 2;
+    mp.plan.n_ctx = 64;
+    mp.plan.mode = "layer-stream";
+    mp.plan.no_measure = true;
     struct place_hooks hk = {.reorder = swap_gate_up};
     m = NULL;
     CHECKF(model_load_file(path, &mp, &hk, &m) == 0, "%s", hy_last_error());
@@ -205,10 +205,10 @@ static hy_model *load_faulty(const char *path, const struct file_fault *spec)
     if (file_open(&in, path) || file_open_fault(&f, in, spec))
         return NULL;
     struct hy_model_params mp = hy_model_default_params();
-    mp.n_threads = 2;
-    mp.n_ctx = 64;
-    mp.plan_mode = "layer-stream";
-    mp.no_measure = true;
+    mp.plan.n_threads = 2;
+    mp.plan.n_ctx = 64;
+    mp.plan.mode = "layer-stream";
+    mp.plan.no_measure = true;
     hy_model *m = NULL;
     struct place_hooks hk = {.dfile = f};
     if (model_load_file(path, &mp, &hk, &m))

@@ -30,12 +30,11 @@ static uint64_t plan_bytes_past_header(const char *path, uint64_t budget, const 
     struct hy_profile_params pp = hy_profile_default_params();
     pp.no_measure = true;
     hy_profile_get(&pp, &prof);
-    struct plan_file_params fp = plan_file_default_params();
-    fp.profile = &prof;
-    fp.plan.ram_budget = budget;
-    fp.plan.n_ctx = 256;
+    struct plan_params fp = plan_default_params();
+    fp.ram_budget = budget;
+    fp.n_ctx = 256;
     struct hy_plan *pl = NULL;
-    int rc = plan_file_open(f, &fp, &pl);
+    int rc = plan_file_open(f, &fp, &prof, &pl);
     CHECKF(rc == 0, "%s: %s", path, hy_last_error());
     uint64_t past = UINT64_MAX;
     if (pl) {
@@ -73,7 +72,7 @@ static void test_presets_sparse(void)
         struct hy_model_params mp = hy_model_default_params();
         mp.header_only = true;
         hy_model *m = NULL;
-        CHECKF(hy_model_load(path, &mp, &m) == 0, "%s: %s", path, hy_last_error());
+        CHECKF(hy_model_open(path, &mp, &m) == 0, "%s: %s", path, hy_last_error());
         if (m) {
             struct hy_model_desc d;
             hy_model_describe(m, &d);
@@ -112,8 +111,8 @@ static void test_runs(void)
     p.n_layers = 1;
     CHECKF(hy_synth(&p, path) == 0, "%s", hy_last_error());
     struct hy_model_params mp = hy_model_default_params();
-    mp.n_ctx = 16;
-    mp.n_threads = 2;
+    mp.plan.n_ctx = 16;
+    mp.plan.n_threads = 2;
     hy_model *m = NULL;
     CHECKF(hy_model_load(path, &mp, &m) == 0, "%s", hy_last_error());
     if (m) {

@@ -487,6 +487,7 @@ int gguf_open(struct gguf **out, struct file *f)
     if ((rc = gguf_index(g)))
         goto fail;
     free(r.buf);
+    file_note_header(f);
     *out = g;
     return 0;
 fail:

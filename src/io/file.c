@@ -447,6 +447,19 @@ int file_read_at(struct file *f, void *buf, size_t n, uint64_t off)
     return 0;
 }
 
+static _Atomic uint64_t g_headers_read;
+
+void file_note_header(struct file *f)
+{
+    (void)f;
+    atomic_fetch_add(&g_headers_read, 1);
+}
+
+uint64_t hy_headers_read(void)
+{
+    return atomic_load(&g_headers_read);
+}
+
 void file_close(struct file *f)
 {
     if (!f)

@@ -95,5 +95,8 @@ int file_open_fault(struct file **out, struct file *inner, const struct file_fau
 int file_read_at(struct file *f, void *buf, size_t n, uint64_t off);
 
 void file_close(struct file *f);
+/* A file format's header was read from f (the GGUF reader says so once per parse): counted
+ * process-wide for hy_headers_read(). */
+void file_note_header(struct file *f);
 
 #endif

@@ -368,28 +368,32 @@ out:
     return rc;
 }
 
+/* Whether this build computes on a GPU: until the GPU tier runs a forward pass, a plan
+ * must not count on one (hy_plan_file still plans with it, for estimates). */
+static bool engine_has_gpu(void)
+{
+    return false;
+}
+
 /* The plan for this model with the caller's budgets. A model that fits is planned from
  * the cached (or default) profile; only one that must stream measures the hardware. */
 static int make_plan(hy_model *m)
 {
-    struct hy_plan_params pp = hy_plan_default_params();
-    pp.ram_budget = m->params.ram_budget;
-    pp.gpu_budget = m->params.gpu_budget;
-    pp.no_gpu = true; /* the GPU tier is not built yet */
-    pp.n_ctx = m->n_ctx;
-    pp.n_batch = m->n_batch;
-    pp.n_threads = m->n_threads;
-    pp.mode = m->params.plan_mode;
-    pp.progress = m->params.progress;
-    pp.user = m->params.progress_user;
-    struct plan_file_params fp;
-    for (int pass = 0; pass < (m->params.no_measure ? 1 : 2); pass++) {
+    struct hy_plan_params pp = m->params.plan;
+    pp.no_gpu |= !engine_has_gpu();
+    bool may_measure = !pp.no_measure && !pp.profile;
+    struct plan_params plp;
+    for (int pass = 0; pass < (may_measure ? 2 : 1); pass++) {
         pp.no_measure = pass == 0;
-        int rc = plan_resolve(m->path, &pp, &m->prof, &fp);
+        int rc = plan_resolve(m->path, &pp, &m->prof, &plp);
         if (!rc) {
             hy_plan_free(m->plan);
             m->plan = NULL;
-            rc = plan_gguf(m->gguf, &m->hp, &fp, &m->plan);
+            /* resolved once for the model: what its sessions get and compute with */
+            plp.n_ctx = m->n_ctx;
+            plp.n_batch = m->n_batch;
+            plp.n_threads = m->n_threads;
+            rc = plan_gguf(m->gguf, &m->hp, &plp, &m->prof, &m->plan);
         }
         if (rc)
             return rc;
@@ -435,7 +439,122 @@ static int load_rope_factors(hy_model *m)
     return file_read_at(m->file, m->rope_factors, n * sizeof(float), m->rope_freqs->file_off);
 }
 
+/* Undo a placing that failed part way: the model is opened again, nothing else. */
+static void unplace(hy_model *m)
+{
+    stream_free(m->stream);
+    m->stream = NULL;
+    free(m->unit_off);
+    m->unit_off = NULL;
+    if (m->arena)
+        munmap(m->arena, m->arena_len);
+    m->arena = NULL;
+    if (m->map)
+        munmap(m->map, m->map_len);
+    m->map = NULL;
+    free(m->rope_factors);
+    m->rope_factors = NULL;
+    free(m->layers);
+    m->layers = NULL;
+    file_close(m->dfile);
+    m->dfile = NULL;
+    hy_plan_free(m->plan);
+    m->plan = NULL;
+    for (int i = 0; i < m->n_tensors; i++) {
+        struct tensor *t = &m->tensors[i];
+        t->data = NULL;
+        t->unit = -1;
+        t->n_chunks = 0;
+        t->tier = 0;
+    }
+    m->tok_embd = m->output_norm = m->output = m->rope_freqs = NULL;
+}
+
 /* ---- public -------------------------------------------------------------------------- */
+
+int hy_model_open(const char *path, const struct hy_model_params *params, hy_model **out)
+{
+    *out = NULL;
+    hy_clear_error();
+    struct hy_model_params dflt = hy_model_default_params();
+    const struct hy_model_params *p = params ? params : &dflt;
+    hy_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        set_error("out of memory");
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&m->stream_mu, NULL);
+    m->params = *p;
+    int rc = -ENOMEM;
+    if (!(m->path = strdup(path)))
+        goto fail;
+    if ((rc = file_open(&m->file, path)) || (rc = gguf_open(&m->gguf, m->file)))
+        goto fail;
+    /* an unknown architecture still opens for inspection; placing it fails */
+    m->hp_rc = hparams_load(&m->hp, m->gguf);
+    if (m->hp_rc && !p->header_only) {
+        rc = m->hp_rc;
+        goto fail;
+    }
+    if ((rc = tensors_init(m)))
+        goto fail;
+    /* a file without a vocabulary still runs from token ids (logits) */
+    if (!p->header_only && gguf_find_key(m->gguf, "tokenizer.ggml.model") >= 0 &&
+        (rc = tokenizer_load(&m->tok, m->gguf)))
+        goto fail;
+    *out = m;
+    return 0;
+fail:
+    hy_model_free(m);
+    return rc ? rc : -EINVAL;
+}
+
+int model_place(hy_model *m, const struct hy_model_params *params, const struct place_hooks *hooks)
+{
+    hy_clear_error();
+    struct file *dfile = hooks ? hooks->dfile : NULL;
+    if (m->plan || m->map) {
+        file_close(dfile);
+        set_error("the model is placed already");
+        return -EINVAL;
+    }
+    if (m->hp_rc) {
+        file_close(dfile);
+        set_error("%s: cannot run it: its hyper-parameters could not be read", m->path);
+        return m->hp_rc;
+    }
+    m->params = params ? *params : hy_model_default_params();
+    const struct hy_plan_params *pp = &m->params.plan;
+    m->dfile = dfile; /* the model's now, also on failure */
+    int rc;
+    m->n_threads = pp->n_threads > 0 ? pp->n_threads : cpu_features()->n_cpus;
+    if (!(m->layers = calloc(m->hp.n_layer, sizeof *m->layers))) {
+        set_error("out of memory");
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if ((rc = bind_all(m)))
+        goto fail;
+    uint32_t train = m->hp.n_ctx_train ? m->hp.n_ctx_train : 4096;
+    m->n_ctx = pp->n_ctx ? pp->n_ctx : HY_MIN(train, 4096u);
+    m->n_batch = HY_MIN(pp->n_batch ? pp->n_batch : 512u, m->n_ctx);
+    if ((rc = place_weights(m, hooks)) || (rc = load_rope_factors(m)))
+        goto fail;
+    return 0;
+fail:
+    unplace(m);
+    return rc ? rc : -EINVAL;
+}
+
+int hy_model_place(hy_model *m, const struct hy_model_params *p)
+{
+    return model_place(m, p, NULL);
+}
+
+bool hy_model_is_placed(const hy_model *m)
+{
+    return m->plan != NULL || m->map != NULL;
+}
 
 int hy_model_load(const char *path, const struct hy_model_params *params, hy_model **out)
 {
@@ -445,59 +564,20 @@ int hy_model_load(const char *path, const struct hy_model_params *params, hy_mod
 int model_load_file(const char *path, const struct hy_model_params *params,
                     const struct place_hooks *hooks, hy_model **out)
 {
-    struct file *dfile = hooks ? hooks->dfile : NULL;
     *out = NULL;
-    hy_clear_error();
-    hy_model *m = calloc(1, sizeof *m);
-    if (!m) {
-        file_close(dfile);
-        set_error("out of memory");
-        return -ENOMEM;
+    hy_model *m;
+    int rc = hy_model_open(path, params, &m);
+    if (rc) {
+        if (hooks)
+            file_close(hooks->dfile);
+        return rc;
     }
-    pthread_mutex_init(&m->stream_mu, NULL);
-    m->params = params ? *params : hy_model_default_params();
-    m->dfile = dfile;
-    m->n_threads = m->params.n_threads > 0 ? m->params.n_threads : cpu_features()->n_cpus;
-    int rc = -ENOMEM;
-    if (!(m->path = strdup(path)))
-        goto fail;
-    if ((rc = file_open(&m->file, path)) || (rc = gguf_open(&m->gguf, m->file)))
-        goto fail;
-    rc = hparams_load(&m->hp, m->gguf);
-    if (rc && !m->params.vocab_only && !m->params.header_only)
-        goto fail;
-    if ((rc = tensors_init(m)))
-        goto fail;
-    /* a file without a vocabulary still runs from token ids (logits) */
-    if (!m->params.header_only && gguf_find_key(m->gguf, "tokenizer.ggml.model") >= 0 &&
-        (rc = tokenizer_load(&m->tok, m->gguf)))
-        goto fail;
-    if (m->params.vocab_only && !m->tok) {
-        set_error("the file has no tokenizer (tokenizer.ggml.model)");
-        rc = -EINVAL;
-        goto fail;
+    if ((rc = model_place(m, params, hooks))) {
+        hy_model_free(m);
+        return rc;
     }
-    if (m->params.vocab_only || m->params.header_only) {
-        *out = m;
-        return 0;
-    }
-    m->layers = calloc(m->hp.n_layer, sizeof *m->layers);
-    if (!m->layers) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    if ((rc = bind_all(m)))
-        goto fail;
-    uint32_t ctx = m->params.n_ctx ? m->params.n_ctx : HY_MIN(m->hp.n_ctx_train ? m->hp.n_ctx_train : 4096, 4096u);
-    m->n_ctx = ctx;
-    m->n_batch = HY_MIN(m->params.n_batch ? m->params.n_batch : 512u, ctx);
-    if ((rc = place_weights(m, hooks)) || (rc = load_rope_factors(m)))
-        goto fail;
     *out = m;
     return 0;
-fail:
-    hy_model_free(m);
-    return rc ? rc : -EINVAL;
 }
 
 void hy_model_free(hy_model *m)
@@ -549,7 +629,7 @@ void hy_model_describe(const hy_model *m, struct hy_model_desc *d)
 
 uint64_t hy_model_ram_budget(const hy_model *m)
 {
-    return m->plan ? m->plan->pl->ram_budget : m->params.ram_budget;
+    return m->plan ? m->plan->pl->ram_budget : m->params.plan.ram_budget;
 }
 
 const struct hy_plan *hy_model_plan(const hy_model *m)

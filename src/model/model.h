@@ -53,6 +53,7 @@ struct hy_model {
     struct file *file;          /* buffered: header, embedding rows, resident loads */
     struct gguf *gguf;
     struct hparams hp;
+    int hp_rc;                     /* why hp could not be read (opened header-only), or 0 */
     struct tokenizer *tok;
     struct hy_model_params params;
     int n_threads;
@@ -96,7 +97,8 @@ struct place_hooks {
     void (*reorder)(const hy_model *m, struct tensor **order, int n, void *user);
     void *user;
 };
-/* hy_model_load with hooks (NULL = none). */
+/* hy_model_place and hy_model_load with hooks (NULL = none). */
+int model_place(hy_model *m, const struct hy_model_params *params, const struct place_hooks *hooks);
 int model_load_file(const char *path, const struct hy_model_params *params,
                     const struct place_hooks *hooks, hy_model **out);
 

@@ -27,8 +27,8 @@ static void *zalloc(size_t n, bool *ok)
 int hy_session_new(hy_model *m, const struct hy_session_params *p, hy_session **out)
 {
     *out = NULL;
-    if (!m->layers) {
-        set_error("the model was loaded without weights");
+    if (!hy_model_is_placed(m)) {
+        set_error("the model is opened but its weights are not placed (hy_model_place)");
         return -EINVAL;
     }
     struct hy_session_params sp = p ? *p : hy_session_default_params();

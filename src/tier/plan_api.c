@@ -15,27 +15,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct plan_file_params plan_file_default_params(void)
-{
-    struct plan_file_params p = {.plan = plan_default_params()};
-    return p;
-}
-
-static int plan_header(struct hy_plan *h, const struct plan_file_params *p)
+static int plan_header(struct hy_plan *h, const struct plan_params *p,
+                       const struct hy_profile *prof)
 {
     int rc, n = 0;
     if ((rc = plan_input_from_gguf(h->g, &h->hp, &h->t, &n)))
         return rc;
-    h->prof = *p->profile;
-    h->params = p->plan;
+    h->prof = *prof;
+    h->params = *p;
     struct plan_input in = {.hp = &h->hp, .t = h->t, .n_tensors = n};
     return plan_build(&in, &h->prof, &h->params, &h->pl);
 }
 
-int plan_file_open(struct file *f, const struct plan_file_params *p, struct hy_plan **out)
+int plan_file_open(struct file *f, const struct plan_params *p, const struct hy_profile *prof,
+                   struct hy_plan **out)
 {
     *out = NULL;
-    if (!p->profile) {
+    if (!prof) {
         set_error("no hardware profile given");
         return -EINVAL;
     }
@@ -46,7 +42,7 @@ int plan_file_open(struct file *f, const struct plan_file_params *p, struct hy_p
     }
     h->own_g = true;
     int rc;
-    if ((rc = gguf_open(&h->g, f)) || (rc = hparams_load(&h->hp, h->g)) || (rc = plan_header(h, p))) {
+    if ((rc = gguf_open(&h->g, f)) || (rc = hparams_load(&h->hp, h->g)) || (rc = plan_header(h, p, prof))) {
         hy_plan_free(h);
         return rc;
     }
@@ -54,8 +50,8 @@ int plan_file_open(struct file *f, const struct plan_file_params *p, struct hy_p
     return 0;
 }
 
-int plan_gguf(const struct gguf *g, const struct hparams *hp, const struct plan_file_params *p,
-              struct hy_plan **out)
+int plan_gguf(const struct gguf *g, const struct hparams *hp, const struct plan_params *p,
+              const struct hy_profile *prof, struct hy_plan **out)
 {
     *out = NULL;
     struct hy_plan *h = calloc(1, sizeof *h);
@@ -65,7 +61,7 @@ int plan_gguf(const struct gguf *g, const struct hparams *hp, const struct plan_
     }
     h->g = (struct gguf *)g;
     h->hp = *hp;
-    int rc = plan_header(h, p);
+    int rc = plan_header(h, p, prof);
     if (rc) {
         hy_plan_free(h);
         return rc;
@@ -92,7 +88,7 @@ struct hy_plan_params hy_plan_default_params(void)
 }
 
 int plan_resolve(const char *path, const struct hy_plan_params *p, struct hy_profile *prof,
-                 struct plan_file_params *fp)
+                 struct plan_params *out)
 {
     int rc;
     if (p->profile) {
@@ -134,15 +130,14 @@ int plan_resolve(const char *path, const struct hy_plan_params *p, struct hy_pro
     uint64_t ram = p->ram_budget, gpu = p->gpu_budget;
     if ((rc = profile_resolve_budgets(prof, &ram, &gpu, p->no_gpu)))
         return rc;
-    *fp = plan_file_default_params();
-    fp->profile = prof;
-    fp->plan.ram_budget = ram;
-    fp->plan.gpu_budget = gpu;
-    fp->plan.n_ctx = p->n_ctx;
+    *out = plan_default_params();
+    out->ram_budget = ram;
+    out->gpu_budget = gpu;
+    out->n_ctx = p->n_ctx;
     if (p->n_batch)
-        fp->plan.n_batch = p->n_batch;
-    fp->plan.n_threads = p->n_threads > 0 ? p->n_threads : prof->n_cores;
-    fp->plan.force_mode = p->mode;
+        out->n_batch = p->n_batch;
+    out->n_threads = p->n_threads > 0 ? p->n_threads : prof->n_cores;
+    out->force_mode = p->mode;
     return 0;
 }
 
@@ -151,14 +146,14 @@ int hy_plan_file(const char *path, const struct hy_plan_params *pp, hy_plan **ou
     *out = NULL;
     struct hy_plan_params dflt = hy_plan_default_params();
     struct hy_profile prof;
-    struct plan_file_params fp;
-    int rc = plan_resolve(path, pp ? pp : &dflt, &prof, &fp);
+    struct plan_params plp;
+    int rc = plan_resolve(path, pp ? pp : &dflt, &prof, &plp);
     if (rc)
         return rc;
     struct file *f;
     if ((rc = file_open(&f, path)))
         return rc;
-    rc = plan_file_open(f, &fp, out);
+    rc = plan_file_open(f, &plp, &prof, out);
     file_close(f);
     return rc;
 }

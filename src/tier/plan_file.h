@@ -24,22 +24,19 @@ struct hy_plan {
     struct plan *pl;
 };
 
-struct plan_file_params {
-    struct plan_params plan;        /* ram_budget must be set (resolved) */
-    const struct hy_profile *profile;
-};
-struct plan_file_params plan_file_default_params(void);
-
-/* Parse f's header and plan it. f stays the caller's (it is not kept). */
-int plan_file_open(struct file *f, const struct plan_file_params *p, struct hy_plan **out);
+/* Parse f's header and plan it for p (resolved: ram_budget set) on prof. f stays the
+ * caller's (it is not kept). */
+int plan_file_open(struct file *f, const struct plan_params *p, const struct hy_profile *prof,
+                   struct hy_plan **out);
 /* Plan a header already parsed; g and hp are borrowed and must outlive the plan. */
-int plan_gguf(const struct gguf *g, const struct hparams *hp, const struct plan_file_params *p,
-              struct hy_plan **out);
+int plan_gguf(const struct gguf *g, const struct hparams *hp, const struct plan_params *p,
+              const struct hy_profile *prof, struct hy_plan **out);
 
 /* What hy_plan_file does before planning: get the profile for the model at path
- * (measuring the model's storage on first use, unless p->no_measure), resolve the budgets
- * (defaults; a RAM budget above a cgroup limit refused) and fill out. */
+ * (measuring the model's storage on first use, unless p->no_measure), and resolve the
+ * caller's request into what the planner takes: budgets (defaults; a RAM budget above a
+ * cgroup limit refused), threads, batch. */
 int plan_resolve(const char *path, const struct hy_plan_params *p, struct hy_profile *prof,
-                 struct plan_file_params *out);
+                 struct plan_params *out);
 
 #endif

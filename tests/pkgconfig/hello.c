@@ -26,8 +26,8 @@ static void silent(enum hy_log_level level, const char *msg, void *user)
 static void generate(const char *path)
 {
     struct hy_model_params mp = hy_model_default_params();
-    mp.no_measure = true;   /* no hardware measuring: the cached profile or defaults */
-    mp.n_threads = 1;
+    mp.plan.no_measure = true;   /* no hardware measuring: the cached profile or defaults */
+    mp.plan.n_threads = 1;
     hy_model *m = NULL;
     if (hy_model_load(path, &mp, &m) != 0) {
         fprintf(stderr, "hello: %s: %s\n", path, hy_last_error());
@@ -84,7 +84,7 @@ int main(int argc, char **argv)
     printf("size: %s\n", hy_format_size(b, buf, sizeof buf));
 
     struct hy_model_params mp = hy_model_default_params();
-    EXPECT(mp.io == HY_IO_AUTO && !mp.vocab_only);
+    EXPECT(mp.io == HY_IO_AUTO && !mp.header_only);
     EXPECT(hy_synth_preset_name(0) != NULL);
     printf("first preset: %s\n", hy_synth_preset_name(0));
 

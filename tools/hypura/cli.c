@@ -5,10 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cli_model_opts_init(struct cli_model_opts *o)
+void cli_model_opts_init(struct hy_model_params *o)
 {
-    memset(o, 0, sizeof *o);
-    o->mp = hy_model_default_params();
+    *o = hy_model_default_params();
 }
 
 bool cli_int(const char *s, long lo, long hi, long *out)
@@ -22,7 +21,7 @@ bool cli_int(const char *s, long lo, long hi, long *out)
     return true;
 }
 
-int cli_model_opt(struct cli_model_opts *o, int c, const char *arg)
+int cli_model_opt(struct hy_model_params *o, int c, const char *arg)
 {
     long v;
     switch (c) {
@@ -31,7 +30,7 @@ int cli_model_opt(struct cli_model_opts *o, int c, const char *arg)
             fprintf(stderr, "hypura: --threads takes a number from 1 to 1024\n");
             return -1;
         }
-        o->mp.n_threads = (int)v;
+        o->plan.n_threads = (int)v;
         return 1;
     case OPT_RAM_BUDGET:
     case OPT_GPU_BUDGET: {
@@ -41,9 +40,9 @@ int cli_model_opt(struct cli_model_opts *o, int c, const char *arg)
             return -1;
         }
         if (c == OPT_RAM_BUDGET)
-            o->mp.ram_budget = b;
+            o->plan.ram_budget = b;
         else
-            o->mp.gpu_budget = b;
+            o->plan.gpu_budget = b;
         return 1;
     }
     case OPT_CTX:
@@ -51,30 +50,29 @@ int cli_model_opt(struct cli_model_opts *o, int c, const char *arg)
             fprintf(stderr, "hypura: --ctx-size takes a positive number\n");
             return -1;
         }
-        o->mp.n_ctx = (uint32_t)v;
+        o->plan.n_ctx = (uint32_t)v;
         return 1;
     case OPT_MMAP:
-        o->mp.io = HY_IO_MMAP;
+        o->io = HY_IO_MMAP;
         return 1;
     case OPT_MLOCK:
-        o->mp.mlock = true;
+        o->mlock = true;
         return 1;
     case OPT_PLAN_MODE:
-        o->mp.plan_mode = arg;
+        o->plan.mode = arg;
         return 1;
     case OPT_NO_GPU:
-        o->no_gpu = true;
+        o->plan.no_gpu = true;
         return 1;
     case OPT_NO_MEASURE:
-        o->no_measure = true;
-        o->mp.no_measure = true;
+        o->plan.no_measure = true;
         return 1;
     case OPT_BATCH:
         if (!cli_int(arg, 1, 1 << 20, &v)) {
             fprintf(stderr, "hypura: --batch takes a positive number\n");
             return -1;
         }
-        o->mp.n_batch = (uint32_t)v;
+        o->plan.n_batch = (uint32_t)v;
         return 1;
     }
     return 0;
@@ -86,28 +84,14 @@ int cli_fail(const char *what)
     return 1;
 }
 
-hy_model *cli_load(const char *path, struct cli_model_opts *o)
+hy_model *cli_load(const char *path, const struct hy_model_params *o)
 {
     hy_model *m = NULL;
-    if (hy_model_load(path, &o->mp, &m) != 0) {
+    if (hy_model_load(path, o, &m) != 0) {
         cli_fail(path);
         return NULL;
     }
     return m;
-}
-
-struct hy_plan_params cli_plan_params(const struct cli_model_opts *o)
-{
-    struct hy_plan_params p = hy_plan_default_params();
-    p.ram_budget = o->mp.ram_budget;
-    p.gpu_budget = o->mp.gpu_budget;
-    p.no_gpu = o->no_gpu;
-    p.n_ctx = o->mp.n_ctx;
-    p.n_batch = o->mp.n_batch;
-    p.n_threads = o->mp.n_threads;
-    p.mode = o->mp.plan_mode;
-    p.no_measure = o->no_measure;
-    return p;
 }
 
 char *cli_read_file(const char *path, size_t *len)

@@ -23,13 +23,8 @@ int cmd_synth(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
-/* Options every model-loading command takes. */
-struct cli_model_opts {
-    struct hy_model_params mp;
-    bool no_gpu, no_measure;
-};
-/* The same options for planning without loading (inspect --plan, estimate). */
-struct hy_plan_params cli_plan_params(const struct cli_model_opts *o);
+/* Options every model-loading command takes set fields of a struct hy_model_params;
+ * planning without loading (inspect --plan, estimate) takes its .plan. */
 enum {
     OPT_THREADS = 't',
     OPT_RAM_BUDGET = 1000,
@@ -65,10 +60,10 @@ enum {
     "      --batch N         prompt tokens per forward pass (planning; default 512)\n"  \
     "      --no-measure      never measure the hardware: cached profile or defaults\n"
 
-void cli_model_opts_init(struct cli_model_opts *o);
+void cli_model_opts_init(struct hy_model_params *o);
 /* Handle one of the shared options; returns 1 if it was one, 0 if not, -1 on a bad
  * value (message printed). */
-int cli_model_opt(struct cli_model_opts *o, int c, const char *arg);
+int cli_model_opt(struct hy_model_params *o, int c, const char *arg);
 
 /* What one generation produced. */
 struct gen_result {
@@ -89,7 +84,7 @@ int cli_chat(hy_model *m, const struct hy_sampler_params *smp, int n_predict, ui
              const char *system, const char *tmpl);
 
 /* Load a model, printing "hypura: PATH: reason" on failure. */
-hy_model *cli_load(const char *path, struct cli_model_opts *o);
+hy_model *cli_load(const char *path, const struct hy_model_params *o);
 /* "hypura: WHAT: reason" from hy_last_error(). Returns 1 (the exit status). */
 int cli_fail(const char *what);
 /* A whole file's bytes, NUL-terminated (len without it), malloc'ed; NULL on error. */

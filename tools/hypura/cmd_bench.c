@@ -82,7 +82,7 @@ static double median(const struct series *se, size_t off)
 #define MED(se, field) median((se), offsetof(struct sample, field))
 
 /* One repetition: load, prompt of n_p tokens, n_g decoded tokens. */
-static int one_rep(const char *path, struct cli_model_opts *mo, int n_p, int n_g, bool cold,
+static int one_rep(const char *path, const struct hy_model_params *mo, int n_p, int n_g, bool cold,
                    struct sample *out, double *pred_decode, double *pred_prompt, double *must,
                    double *bw)
 {
@@ -90,11 +90,11 @@ static int one_rep(const char *path, struct cli_model_opts *mo, int n_p, int n_g
         fprintf(stderr, "hypura bench: cannot evict %s from the page cache: %s\n", path, hy_last_error());
     memset(out, 0, sizeof *out);
     reset_peak_rss();
-    struct hy_model_params mp = mo->mp;
-    if (!mp.n_ctx)
-        mp.n_ctx = (uint32_t)(n_p + n_g + 1);
-    if (!mp.n_batch)
-        mp.n_batch = (uint32_t)(n_p > 512 ? 512 : n_p > 0 ? n_p : 1);
+    struct hy_model_params mp = *mo;
+    if (!mp.plan.n_ctx)
+        mp.plan.n_ctx = (uint32_t)(n_p + n_g + 1);
+    if (!mp.plan.n_batch)
+        mp.plan.n_batch = (uint32_t)(n_p > 512 ? 512 : n_p > 0 ? n_p : 1);
     double t0 = hy_now_seconds();
     hy_model *m = NULL;
     if (hy_model_load(path, &mp, &m))
@@ -175,7 +175,7 @@ int cmd_bench(int argc, char **argv)
         {"json", required_argument, 0, O_JSON},   {"help", no_argument, 0, 'h'},
         {"engine", required_argument, 0, O_ENGINE},
         CLI_MODEL_LONGOPTS,                       {0, 0, 0, 0}};
-    struct cli_model_opts mo;
+    struct hy_model_params mo;
     cli_model_opts_init(&mo);
     long n_p = 0, n_g = 32, reps = 3;
     bool baseline = false, cold = false, warm = false, plan = true;
@@ -244,9 +244,9 @@ int cmd_bench(int argc, char **argv)
     /* interleave the series so drift on a shared machine hits them alike */
     for (int r = 0; r < reps; r++)
         for (int i = 0; i < n_se; i++) {
-            struct cli_model_opts o = mo;
+            struct hy_model_params o = mo;
             if (!strcmp(se[i].name, "mmap"))
-                o.mp.io = HY_IO_MMAP;
+                o.io = HY_IO_MMAP;
             if (one_rep(path, &o, (int)n_p, (int)n_g, se[i].cold, &se[i].s[se[i].n], &pd, &pp, &mu, &bwx))
                 goto out;
             if (!strcmp(se[i].name, "hypura") || !plan) {
@@ -277,7 +277,7 @@ int cmd_bench(int argc, char **argv)
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "model", path);
-        cJSON_AddNumberToObject(o, "ram_budget_arg", (double)mo.mp.ram_budget);
+        cJSON_AddNumberToObject(o, "ram_budget_arg", (double)mo.plan.ram_budget);
         cJSON_AddNumberToObject(o, "reps", (double)reps);
         cJSON_AddNumberToObject(o, "n_prompt", (double)n_p);
         cJSON_AddNumberToObject(o, "n_gen", (double)n_g);

@@ -21,7 +21,7 @@ int cmd_estimate(int argc, char **argv)
     enum { O_PLAN = 5000, O_JSON };
     static const struct option lo[] = {{"plan", no_argument, 0, O_PLAN}, {"json", no_argument, 0, O_JSON},
                                        {"help", no_argument, 0, 'h'}, CLI_MODEL_LONGOPTS, {0, 0, 0, 0}};
-    struct cli_model_opts mo;
+    struct hy_model_params mo;
     cli_model_opts_init(&mo);
     bool json = false, show_plan = false;
     int c;
@@ -43,7 +43,7 @@ int cmd_estimate(int argc, char **argv)
         return 2;
     }
     const char *model = argv[optind];
-    struct hy_plan_params pp = cli_plan_params(&mo);
+    struct hy_plan_params pp = mo.plan;
     struct cli_progress st = {0};
     pp.progress = cli_progress;
     pp.user = &st;

@@ -90,7 +90,7 @@ int cmd_inspect(int argc, char **argv)
         {"meta", no_argument, 0, O_META}, {"tensors", no_argument, 0, O_TENSORS},
         {"plan", no_argument, 0, O_PLAN}, {"json", no_argument, 0, O_JSON},
         {"help", no_argument, 0, 'h'},    CLI_MODEL_LONGOPTS, {0, 0, 0, 0}};
-    struct cli_model_opts mo;
+    struct hy_model_params mo;
     cli_model_opts_init(&mo);
     bool meta = false, tensors = false, plan = false, json = false;
     int c;
@@ -115,13 +115,12 @@ int cmd_inspect(int argc, char **argv)
     }
     const char *path = argv[optind];
     if (plan) {
-        struct hy_plan_params pp = cli_plan_params(&mo);
-        return cli_print_plan(path, &pp, json, stdout);
+        return cli_print_plan(path, &mo.plan, json, stdout);
     }
-    mo.mp.header_only = true;
-    hy_model *m = cli_load(path, &mo);
-    if (!m)
-        return 1;
+    mo.header_only = true;
+    hy_model *m = NULL;
+    if (hy_model_open(path, &mo, &m))
+        return cli_fail(path);
     print_summary(m, path);
     if (meta) {
         printf("metadata:\n");

@@ -50,7 +50,7 @@ int cmd_logits(int argc, char **argv)
     static const struct option lo[] = {
         {"ids", required_argument, 0, 'i'}, {"output", required_argument, 0, 'o'},
         {"help", no_argument, 0, 'h'}, CLI_MODEL_LONGOPTS, {0, 0, 0, 0}};
-    struct cli_model_opts mo;
+    struct hy_model_params mo;
     cli_model_opts_init(&mo);
     const char *ids = NULL, *outp = NULL;
     int c;
@@ -78,9 +78,9 @@ int cmd_logits(int argc, char **argv)
         fprintf(stderr, "hypura: --ids: expected a list of token ids\n");
         return 2;
     }
-    if (!mo.mp.n_ctx)
-        mo.mp.n_ctx = (uint32_t)n;
-    mo.mp.n_batch = (uint32_t)n; /* one batch, like the reference */
+    if (!mo.plan.n_ctx)
+        mo.plan.n_ctx = (uint32_t)n;
+    mo.plan.n_batch = (uint32_t)n; /* one batch, like the reference */
     hy_model *m = cli_load(path, &mo);
     if (!m) {
         free(toks);

@@ -76,10 +76,8 @@ int cmd_synth(int argc, char **argv)
         return cli_fail(out);
     }
     double dt = hy_now_seconds() - t0;
-    struct hy_model_params mp = hy_model_default_params();
-    mp.vocab_only = true;
     hy_model *m = NULL;
-    if (hy_model_load(out, &mp, &m) == 0) {
+    if (hy_model_open(out, NULL, &m) == 0) {
         struct hy_model_desc d;
         hy_model_describe(m, &d);
         char b[32];

@@ -1,5 +1,5 @@
 /* hypura tokenize MODEL (TEXT | --file F) [--ids-only] [--no-bos] [--special]
- * Token ids of a text, as llama.cpp gives them. Loads only the vocabulary (vocab_only), so it
+ * Token ids of a text, as llama.cpp gives them. Opens the model only (hy_model_open: header and vocabulary), so it
  * works on vocabulary-only GGUF files too. */
 #include "cli.h"
 
@@ -81,10 +81,8 @@ int cmd_tokenize(int argc, char **argv)
         len = strlen(text);
     }
 
-    struct hy_model_params mp = hy_model_default_params();
-    mp.vocab_only = true;
     hy_model *m = NULL;
-    if (hy_model_load(path, &mp, &m) != 0) {
+    if (hy_model_open(path, NULL, &m) != 0) {
         free(text);
         return cli_fail(path);
     }
