@@ -289,9 +289,15 @@ $(BUILD)/tests/test_install: tests/install.sh $(BUILD)/flags $(BUILD)/libhypura-
 	  $(call shq,$(INSTALL_TEST)) > $@
 	@chmod +x $@
 
+# The source tree's size rules (tests/sizes.sh), run as a test program
+$(BUILD)/tests/test_sizes: tests/sizes.sh
+	@mkdir -p $(dir $@)
+	@printf '%s\n' '#!/bin/sh' 'exec bash $(call shq,$(abspath tests/sizes.sh))' > $@
+	@chmod +x $@
+
 # make test T=test_gguf runs one test program
 T ?=
-test: $(BUILD)/hypura $(TEST_BIN) $(LIBS) $(BUILD)/tests/test_install
+test: $(BUILD)/hypura $(TEST_BIN) $(LIBS) $(BUILD)/tests/test_install $(BUILD)/tests/test_sizes
 	@HYPURA_BIN=$(abspath $(BUILD)/hypura) tests/run.sh $(BUILD)/tests $(T)
 
 # Tokenizer benchmark: a 10 MiB text (bench/make_tok_text.sh) through each vocabulary of

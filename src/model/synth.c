@@ -401,9 +401,48 @@ static void fill_rope_freqs(float *v, uint64_t n, float base, uint32_t head_dim)
     }
 }
 
-int hy_synth(const struct hy_synth_params *sp, const char *out_path)
+/* Every tensor's random bytes through the writer thread, row-aligned chunks after the
+ * header. Returns the writer's cursor: a buffer index, or negative on failure. */
+static int write_tensors(struct writer *wr, int cur, const struct hy_synth_params *sp,
+                         const struct preset *p, const struct tlist *tl,
+                         const struct gguf_writer *w, uint64_t hlen, uint64_t total)
 {
-    hy_clear_error();
+    uint64_t rng = sp->seed * 0x9e3779b97f4a7c15ull + 12345;
+    for (int i = 0; i < tl->n && cur >= 0; i++) {
+        const struct stensor *t = &tl->t[i];
+        const struct type_info *ti = type_info(t->type);
+        uint64_t base = hlen + gguf_writer_tensor_offset(w, i);
+        uint64_t bytes = gguf_writer_tensor_bytes(w, i);
+        uint64_t row = type_row_bytes(ti, t->ne[0]);
+        uint64_t n_rows = bytes / row;
+        /* whole rows per chunk (at least one) */
+        uint64_t rows_per = HY_MAX((uint64_t)1, SYNTH_CHUNK / row);
+        if (row > SYNTH_CHUNK) {
+            set_error("tensor %s: row too large", t->name);
+            return -EINVAL;
+        }
+        for (uint64_t r0 = 0; r0 < n_rows && cur >= 0; r0 += rows_per) {
+            uint64_t nr = HY_MIN(rows_per, n_rows - r0);
+            uint8_t *dst = wr->buf[cur];
+            int rc;
+            if (t->special)
+                fill_rope_freqs((float *)dst, t->ne[0], p->rope_base, p->head_dim);
+            else if (t->scale == 0)
+                fill_norm((float *)dst, nr * t->ne[0], &rng);
+            else if ((rc = quant_random_blocks(t->type, dst, (int64_t)(nr * t->ne[0]), &rng, t->scale)))
+                return rc;
+            cur = writer_push(wr, cur, (size_t)(nr * row), base + r0 * row);
+        }
+        if (sp->progress && cur >= 0)
+            sp->progress((double)(base + bytes) / (double)total, sp->user);
+    }
+    return cur;
+}
+
+/* The preset and quantization scheme sp names, or -EINVAL. */
+static int synth_lookup(const struct hy_synth_params *sp, const struct preset **pp,
+                        const struct scheme **scp)
+{
     const struct preset *p = NULL;
     for (size_t i = 0; i < HY_ARRAY_LEN(g_presets); i++)
         if (!strcmp(sp->preset, g_presets[i].name))
@@ -420,6 +459,18 @@ int hy_synth(const struct hy_synth_params *sp, const char *out_path)
         set_error("unknown type '%s'", sp->type);
         return -EINVAL;
     }
+    *pp = p;
+    *scp = sc;
+    return 0;
+}
+
+int hy_synth(const struct hy_synth_params *sp, const char *out_path)
+{
+    hy_clear_error();
+    const struct preset *p;
+    const struct scheme *sc;
+    if (synth_lookup(sp, &p, &sc))
+        return -EINVAL;
     uint32_t n_layer = sp->n_layers > 0 ? (uint32_t)sp->n_layers : p->n_layer;
     struct gguf_writer *w = gguf_writer_new();
     struct tlist tl = {0};
@@ -494,37 +545,7 @@ int hy_synth(const struct hy_synth_params *sp, const char *out_path)
         memcpy(wr.buf[cur], hdr + o, k);
         cur = writer_push(&wr, cur, k, o);
     }
-    uint64_t rng = sp->seed * 0x9e3779b97f4a7c15ull + 12345;
-    for (int i = 0; i < tl.n && cur >= 0; i++) {
-        const struct stensor *t = &tl.t[i];
-        const struct type_info *ti = type_info(t->type);
-        uint64_t base = hlen + gguf_writer_tensor_offset(w, i);
-        uint64_t bytes = gguf_writer_tensor_bytes(w, i);
-        uint64_t row = type_row_bytes(ti, t->ne[0]);
-        uint64_t n_rows = bytes / row;
-        /* whole rows per chunk (at least one) */
-        uint64_t rows_per = HY_MAX((uint64_t)1, SYNTH_CHUNK / row);
-        if (row > SYNTH_CHUNK) {
-            set_error("tensor %s: row too large", t->name);
-            cur = -EINVAL;
-            break;
-        }
-        for (uint64_t r0 = 0; r0 < n_rows && cur >= 0; r0 += rows_per) {
-            uint64_t nr = HY_MIN(rows_per, n_rows - r0);
-            uint8_t *dst = wr.buf[cur];
-            if (t->special)
-                fill_rope_freqs((float *)dst, t->ne[0], p->rope_base, p->head_dim);
-            else if (t->scale == 0)
-                fill_norm((float *)dst, nr * t->ne[0], &rng);
-            else if ((rc = quant_random_blocks(t->type, dst, (int64_t)(nr * t->ne[0]), &rng, t->scale))) {
-                cur = rc;
-                break;
-            }
-            cur = writer_push(&wr, cur, (size_t)(nr * row), base + r0 * row);
-        }
-        if (sp->progress && cur >= 0)
-            sp->progress((double)(base + bytes) / (double)total, sp->user);
-    }
+    cur = write_tensors(&wr, cur, sp, p, &tl, w, hlen, total);
     pthread_mutex_lock(&wr.mu);
     wr.stop = true;
     pthread_cond_broadcast(&wr.cv);

@@ -165,6 +165,64 @@ out:
     return rc;
 }
 
+/* What one bench invocation measured, for --json. */
+struct bench_out {
+    const char *path;
+    uint64_t ram_budget;
+    long reps, n_p, n_g;
+    double pred_prompt, pred_decode, ceiling, must, bw;
+    const struct series *se;
+    int n_se;
+};
+
+static int write_json(const char *json, const struct bench_out *b)
+{
+    const struct series *se = b->se;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", b->path);
+    cJSON_AddNumberToObject(o, "ram_budget_arg", (double)b->ram_budget);
+    cJSON_AddNumberToObject(o, "reps", (double)b->reps);
+    cJSON_AddNumberToObject(o, "n_prompt", (double)b->n_p);
+    cJSON_AddNumberToObject(o, "n_gen", (double)b->n_g);
+    cJSON *pr = cJSON_AddObjectToObject(o, "predicted");
+    cJSON_AddNumberToObject(pr, "prompt_tps", b->pred_prompt);
+    cJSON_AddNumberToObject(pr, "decode_tps", b->pred_decode);
+    cJSON *ce = cJSON_AddObjectToObject(o, "disk_ceiling");
+    cJSON_AddNumberToObject(ce, "tps", b->ceiling);
+    cJSON_AddNumberToObject(ce, "must_stream_bytes_per_token", b->must);
+    cJSON_AddNumberToObject(ce, "disk_bytes_per_s", b->bw);
+    cJSON *runs = cJSON_AddArrayToObject(o, "runs");
+    for (int i = 0; i < b->n_se; i++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "engine", se[i].name);
+        cJSON_AddStringToObject(r, "cache", se[i].cold ? "cold" : "warm");
+        cJSON_AddNumberToObject(r, "prompt_tps", MED(&se[i], prompt_tps));
+        cJSON_AddNumberToObject(r, "decode_tps", MED(&se[i], decode_tps));
+        cJSON_AddNumberToObject(r, "disk_bytes_per_token", MED(&se[i], disk_per_tok));
+        cJSON_AddNumberToObject(r, "stall_s_per_token", MED(&se[i], stall_per_tok));
+        cJSON_AddNumberToObject(r, "load_s", MED(&se[i], load_s));
+        cJSON_AddNumberToObject(r, "peak_rss", MED(&se[i], peak_rss));
+        if (b->ceiling > 0)
+            cJSON_AddNumberToObject(r, "ceiling_share", MED(&se[i], decode_tps) / b->ceiling);
+        cJSON *all = cJSON_AddArrayToObject(r, "decode_tps_all");
+        for (int k = 0; k < se[i].n; k++)
+            cJSON_AddItemToArray(all, cJSON_CreateNumber(se[i].s[k].decode_tps));
+        cJSON_AddItemToArray(runs, r);
+    }
+    char *js = cJSON_Print(o);
+    FILE *f = fopen(json, "w");
+    bool ok = f && js && fputs(js, f) >= 0;
+    if (f && fclose(f))
+        ok = false;
+    free(js);
+    cJSON_Delete(o);
+    if (!ok) {
+        fprintf(stderr, "hypura bench: cannot write %s: %s\n", json, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     enum { O_BASELINE = 4000, O_COLD, O_WARM, O_JSON, O_ENGINE };
@@ -274,50 +332,10 @@ int cmd_bench(int argc, char **argv)
     if (ceiling > 0)
         printf("disk ceiling: %.3f tok/s (%.1f MB must be streamed per token at %.2f GB/s)\n", ceiling,
                must / 1e6, bw / 1e9);
-    if (json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "model", path);
-        cJSON_AddNumberToObject(o, "ram_budget_arg", (double)mo.plan.ram_budget);
-        cJSON_AddNumberToObject(o, "reps", (double)reps);
-        cJSON_AddNumberToObject(o, "n_prompt", (double)n_p);
-        cJSON_AddNumberToObject(o, "n_gen", (double)n_g);
-        cJSON *pr = cJSON_AddObjectToObject(o, "predicted");
-        cJSON_AddNumberToObject(pr, "prompt_tps", pred_prompt);
-        cJSON_AddNumberToObject(pr, "decode_tps", pred_decode);
-        cJSON *ce = cJSON_AddObjectToObject(o, "disk_ceiling");
-        cJSON_AddNumberToObject(ce, "tps", ceiling);
-        cJSON_AddNumberToObject(ce, "must_stream_bytes_per_token", must);
-        cJSON_AddNumberToObject(ce, "disk_bytes_per_s", bw);
-        cJSON *runs = cJSON_AddArrayToObject(o, "runs");
-        for (int i = 0; i < n_se; i++) {
-            cJSON *r = cJSON_CreateObject();
-            cJSON_AddStringToObject(r, "engine", se[i].name);
-            cJSON_AddStringToObject(r, "cache", se[i].cold ? "cold" : "warm");
-            cJSON_AddNumberToObject(r, "prompt_tps", MED(&se[i], prompt_tps));
-            cJSON_AddNumberToObject(r, "decode_tps", MED(&se[i], decode_tps));
-            cJSON_AddNumberToObject(r, "disk_bytes_per_token", MED(&se[i], disk_per_tok));
-            cJSON_AddNumberToObject(r, "stall_s_per_token", MED(&se[i], stall_per_tok));
-            cJSON_AddNumberToObject(r, "load_s", MED(&se[i], load_s));
-            cJSON_AddNumberToObject(r, "peak_rss", MED(&se[i], peak_rss));
-            if (ceiling > 0)
-                cJSON_AddNumberToObject(r, "ceiling_share", MED(&se[i], decode_tps) / ceiling);
-            cJSON *all = cJSON_AddArrayToObject(r, "decode_tps_all");
-            for (int k = 0; k < se[i].n; k++)
-                cJSON_AddItemToArray(all, cJSON_CreateNumber(se[i].s[k].decode_tps));
-            cJSON_AddItemToArray(runs, r);
-        }
-        char *js = cJSON_Print(o);
-        FILE *f = fopen(json, "w");
-        bool ok = f && js && fputs(js, f) >= 0;
-        if (f && fclose(f))
-            ok = false;
-        free(js);
-        cJSON_Delete(o);
-        if (!ok) {
-            fprintf(stderr, "hypura bench: cannot write %s: %s\n", json, strerror(errno));
-            goto out;
-        }
-    }
+    struct bench_out bo = {path, mo.plan.ram_budget, reps, n_p, n_g, pred_prompt, pred_decode,
+                           ceiling, must, bw, se, n_se};
+    if (json && write_json(json, &bo))
+        goto out;
     rc = 0;
 out:
     for (int i = 0; i < n_se; i++)
