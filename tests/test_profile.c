@@ -153,6 +153,10 @@ static void test_budgets(void)
     CHECK(profile_resolve_budgets(&p, &ram, &gpu, false) == 0);
     CHECK_EQ(ram, 36 * GiB); /* 10% headroom */
     CHECK_EQ(gpu, 0);        /* no GPU profiled */
+    /* more than the machine has, with no cgroup to say so */
+    ram = 1000ull * 1024 * GiB;
+    CHECK(profile_resolve_budgets(&p, &ram, &gpu, false) == -EINVAL);
+    CHECKF(strstr(hy_last_error(), "more than this machine's memory (64.00 GiB)"), "%s", hy_last_error());
     /* a cgroup limit caps the automatic budget and refuses one above it */
     p.cgroup_limit = 4 * GiB;
     p.cgroup_usage = 1 * GiB;

@@ -26,6 +26,14 @@ int profile_resolve_budgets(const struct hy_profile *prof, uint64_t *ram_budget,
             return -EINVAL;
         }
     }
+    if (prof->ram_total && *ram_budget > prof->ram_total) {
+        /* the budget is a promise that the machine is not taken down: one larger than the
+         * machine is a typo, not a plan */
+        set_error("RAM budget %s is more than this machine's memory (%s)",
+                  hy_format_size(*ram_budget, b1, sizeof b1),
+                  hy_format_size(prof->ram_total, b2, sizeof b2));
+        return -EINVAL;
+    }
     if (!*ram_budget) {
         /* headroom for the rest of the system and this process's own code and stacks */
         uint64_t head = HY_MAX(512ull << 20, avail / 10);
