@@ -175,6 +175,8 @@ int hparams_load(struct hparams *hp, const struct gguf *g)
         hp->n_rot > hp->head_dim_k || (hp->n_rot & 1) || hp->n_ff > (1u << 24) ||
         hp->n_expert > 4096 || hp->n_expert_used > hp->n_expert || hp->n_vocab > (1u << 24) ||
         (hp->n_expert && !hp->n_expert_used) || hp->n_ff_exp > (1u << 24) ||
+        /* the forward pass sizes its buffers by these: none may be missing */
+        hp->n_vocab == 0 || (hp->n_expert ? hp->n_ff_exp == 0 : hp->n_ff == 0) ||
         !(hp->norm_eps > 0) || !isfinite(hp->rope_freq_base) || hp->rope_freq_base <= 0) {
         set_error("implausible hyper-parameters (n_embd %u, n_layer %u, n_head %u, head_dim %u, "
                "n_rot %u, n_ff %u, experts %u/%u, n_vocab %u)",

@@ -49,6 +49,11 @@ static int bind(hy_model *m, struct tensor **out, int layer, const char *suffix,
         snprintf(name, sizeof name, "%s", suffix);
     struct tensor *t = find(m, name);
     *out = t;
+    if (ne0 <= 0) {
+        /* an expected size of 0 would accept any width: the buffers are sized by it */
+        set_error("tensor %s: the hyper-parameters give it no size", name);
+        return -EINVAL;
+    }
     if (!t) {
         if (required) {
             set_error("missing tensor %s", name);
