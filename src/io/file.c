@@ -72,6 +72,29 @@ static int open_regular(const char *path, int flags, uint64_t *size)
     return fd;
 }
 
+static int64_t mtime_ns(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return 0;
+    return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+int file_check_unchanged(const struct file *f)
+{
+    struct stat st;
+    if (f->fd < 0 || fstat(f->fd, &st) != 0)
+        return 0; /* nothing to compare with: memory and fault-injection files */
+    int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    if ((uint64_t)st.st_size != f->size || mt != f->mtime_ns) {
+        set_error("%s changed on disk since it was opened (%llu bytes then, %llu now): "
+                  "its weights can no longer be trusted; open it again",
+                  f->path, (unsigned long long)f->size, (unsigned long long)st.st_size);
+        return -ESTALE;
+    }
+    return 0;
+}
+
 int file_open(struct file **out, const char *path)
 {
     *out = NULL;
@@ -87,6 +110,7 @@ int file_open(struct file **out, const char *path)
     }
     f->fd = fd;
     f->size = size;
+    f->mtime_ns = mtime_ns(fd);
     *out = f;
     return 0;
 }
@@ -273,6 +297,7 @@ int file_open_direct(struct file **out, const char *path)
     }
     f->fd = fd;
     f->size = size;
+    f->mtime_ns = mtime_ns(fd);
     f->direct = direct;
     f->align = align;
     *out = f;

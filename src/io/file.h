@@ -28,6 +28,7 @@ struct file_ops {
 struct file {
     const struct file_ops *ops;
     uint64_t size;                /* bytes, as seen when opened */
+    int64_t mtime_ns;             /* modification time then (0 for memory files) */
     _Atomic uint64_t bytes_read;  /* bytes delivered by reads through this layer */
     _Atomic uint64_t n_reads;     /* read calls made */
     int fd;                       /* OS descriptor, or -1 (memory and fault files) */
@@ -37,6 +38,11 @@ struct file {
                                      io_uring, only possible) when its buffer address, offset
                                      and length are multiples of this; 1 when not direct */
 };
+
+/* 0 if f's file still has the size and modification time it had when opened, else
+ * -ESTALE with a message (a model rewritten or truncated under a run: mapped, it would
+ * fault; read, it would compute on other bytes). */
+int file_check_unchanged(const struct file *f);
 
 /* Open a file for buffered reading. */
 int file_open(struct file **out, const char *path);

@@ -141,7 +141,12 @@ int hy_session_eval(hy_session *s, const hy_token *toks, int n, bool all_logits)
      * cache past n_past0 is forgotten), with no logits */
     const int n_past0 = s->n_past;
     s->n_logits = 0;
-    int rc = ensure_logits(s, all_logits ? n : 1);
+    /* the file under the weights must be the one placed: a mapped file that shrank would
+     * kill the process with SIGBUS, a rewritten one would compute on other bytes */
+    int rc = file_check_unchanged(s->m->file);
+    if (rc)
+        return rc;
+    rc = ensure_logits(s, all_logits ? n : 1);
     if (rc)
         return rc;
     float *all = s->logits;
