@@ -144,6 +144,37 @@ static void test_golden(void)
         TEST_SKIP("no fixtures under %s", test_shared_dir());
 }
 
+/* run's context: prompt + -n, never past the training context; a prompt that does not
+ * fit is refused with the numbers; a bad option value is named. */
+static void test_run_limits(void)
+{
+    char *model = test_shared_path("fixtures/real/stories260K-F32.gguf");
+    if (!model) {
+        TEST_SKIP("no fixtures under %s", test_shared_dir());
+        return;
+    }
+    char cmd[4096], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd, "%s run %s -p 'Once upon a time there was' --ctx-size 4 -t 1 --no-measure",
+             test_hypura_bin(), model);
+    CHECK(sh(cmd, &out, &err) == 1);
+    CHECKF(err && strstr(err, "the prompt has") && strstr(err, "the context is 4"), "%s", err);
+    free(out), free(err);
+    snprintf(cmd, sizeof cmd, "%s run %s -p 'Once' -n -1 --ctx-size 64 --temp 0 --json -t 1 --no-measure",
+             test_hypura_bin(), model);
+    CHECK(sh(cmd, &out, &err) == 0);
+    cJSON *o = out ? cJSON_Parse(out) : NULL;
+    cJSON *g = o ? cJSON_GetObjectItem(o, "gen_tokens") : NULL, *p = o ? cJSON_GetObjectItem(o, "prompt_tokens") : NULL;
+    /* -n -1 fills the context given (or stops at an end-of-text token) */
+    CHECKF(g && p && g->valueint + p->valueint <= 64 && g->valueint > 0, "%s", out);
+    cJSON_Delete(o);
+    free(out), free(err);
+    snprintf(cmd, sizeof cmd, "%s run %s -p x -n -5", test_hypura_bin(), model);
+    CHECK(sh(cmd, &out, &err) == 2);
+    CHECKF(err && strstr(err, "--n-predict"), "%s", err);
+    free(out), free(err);
+    free(model);
+}
+
 /* A model cut short or damaged: one line "hypura: PATH: reason", exit 1, no crash. */
 static void test_bad_models(void)
 {
@@ -228,6 +259,7 @@ int main(void)
     }
     RUN(test_sizes_and_utf8);
     RUN(test_golden);
+    RUN(test_run_limits);
     RUN(test_bad_models);
     RUN(test_logits_and_inspect);
     return test_finish();

@@ -47,7 +47,7 @@ int cli_model_opt(struct hy_model_params *o, int c, const char *arg)
     }
     case OPT_CTX:
         if (!cli_int(arg, 1, 1 << 24, &v)) {
-            fprintf(stderr, "hypura: --ctx-size takes a positive number\n");
+            fprintf(stderr, "hypura: --ctx-size takes a number from 1 to %d (got '%s')\n", 1 << 24, arg);
             return -1;
         }
         o->plan.n_ctx = (uint32_t)v;
@@ -69,7 +69,7 @@ int cli_model_opt(struct hy_model_params *o, int c, const char *arg)
         return 1;
     case OPT_BATCH:
         if (!cli_int(arg, 1, 1 << 20, &v)) {
-            fprintf(stderr, "hypura: --batch takes a positive number\n");
+            fprintf(stderr, "hypura: --batch takes a number from 1 to %d (got '%s')\n", 1 << 20, arg);
             return -1;
         }
         o->plan.n_batch = (uint32_t)v;

@@ -17,7 +17,9 @@ static void usage(FILE *f)
             "       hypura run MODEL [-i] [options]      interactive chat\n"
             "  -p, --prompt TEXT     prompt (special tokens in it are parsed)\n"
             "  -f, --file FILE       read the prompt from FILE\n"
-            "  -n, --n-predict N     tokens to generate (default 256)\n"
+            "  -n, --n-predict N     tokens to generate (default 256; -1 = until the context is\n"
+            "                        full). The context reserved is the prompt plus N, never\n"
+            "                        more than the model's training context\n"
             "      --temp T          temperature (default 0.8; 0 = greedy)\n"
             "      --top-k K         (default 40; 0 = off)\n"
             "      --top-p P         (default 0.95; 1 = off)\n"
@@ -83,8 +85,8 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
     o->n_predict = 256;
     struct hy_sampler_params *smp = &o->smp;
     long v;
-    int c;
-    while ((c = getopt_long(argc, argv, "p:f:n:it:h", lo, NULL)) != -1) {
+    int c, li = -1;
+    while ((c = getopt_long(argc, argv, "p:f:n:it:h", lo, &li)) != -1) {
         int r = cli_model_opt(&o->mp, c, optarg);
         if (r < 0)
             return 2 + 1;
@@ -94,7 +96,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         switch (c) {
         case 'p': o->prompt = optarg; break;
         case 'f': o->pfile = optarg; break;
-        case 'n': ok = cli_int(optarg, 1, 1 << 24, &o->n_predict); break;
+        case 'n': ok = cli_int(optarg, -1, 1 << 24, &o->n_predict) && o->n_predict; break;
         case 'i': o->interactive = true; break;
         case O_TEMP: ok = parse_float(optarg, 0, 100, &smp->temp); break;
         case O_TOPK: ok = cli_int(optarg, 0, 1 << 24, &v); smp->top_k = (int)v; break;
@@ -111,11 +113,18 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         default: usage(stderr); return 2 + 1;
         }
         if (!ok) {
-            fprintf(stderr, "hypura: bad value for option: %s\n", optarg);
+            const char *name = "?";
+            for (int k = 0; lo[k].name; k++)
+                if (lo[k].val == c)
+                    name = lo[k].name;
+            fprintf(stderr, "hypura: bad value for --%s: '%s'\n", name, optarg);
             return 2 + 1;
         }
+        li = -1;
     }
     if (optind + 1 != argc) {
+        fprintf(stderr, optind >= argc ? "hypura run: which model? (a GGUF file)\n"
+                                       : "hypura run: one model only, got more arguments\n");
         usage(stderr);
         return 2 + 1;
     }
@@ -197,12 +206,33 @@ static int run_prompt(hy_model *m, struct run_opts *o)
     if (!ptoks)
         return 1;
     struct hy_plan_params *pp = &o->mp.plan;
+    struct hy_model_desc d;
+    hy_model_describe(m, &d);
+    /* the context reserved is prompt + generation (small, for streaming budgets), never
+     * beyond what the model was trained on */
+    long train = d.n_ctx_train ? (long)d.n_ctx_train : 1L << 24;
+    long cap = pp->n_ctx ? (long)pp->n_ctx : train;
+    if (np >= cap) {
+        fprintf(stderr, "hypura: the prompt has %d tokens; the context is %ld (%s): "
+                "shorten the prompt\n", np, cap, pp->n_ctx ? "--ctx-size" : "the model's training context");
+        free(ptoks);
+        return 1;
+    }
+    if (o->n_predict < 0) /* until the context is full: min(training context, 4096) */
+        o->n_predict = (pp->n_ctx ? cap : (cap < 4096 ? cap : 4096)) - np;
+    if (o->n_predict <= 0) {
+        fprintf(stderr, "hypura: the prompt has %d tokens and leaves no room in the context\n", np);
+        free(ptoks);
+        return 1;
+    }
+    if (np + o->n_predict > cap) {
+        fprintf(stderr, "hypura: generating at most %ld tokens: the context is %ld\n", cap - np, cap);
+        o->n_predict = cap - np;
+    }
     if (!pp->n_ctx)
         pp->n_ctx = (uint32_t)(np + o->n_predict);
     if (!pp->n_batch)
         pp->n_batch = (uint32_t)(np < 512 ? np : 512);
-    struct hy_model_desc d;
-    hy_model_describe(m, &d);
     struct hy_session_params sp = hy_session_default_params();
     if (hy_model_place(m, &o->mp) || hy_session_new(m, &sp, &s) ||
         hy_sampler_new(&o->smp, d.n_vocab, &sm)) {
