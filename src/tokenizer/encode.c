@@ -64,6 +64,133 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem)
 }
 
 /* ======================================================================================
+ * A cache of words already tokenized in this call: natural text repeats its words, and
+ * each is tokenized on its own, so its ids depend on its bytes alone.
+ * ====================================================================================== */
+
+struct wcache_slot {
+    uint64_t hash;
+    uint32_t woff;          /* the word, in the text of the current generation */
+    uint16_t wlen;          /* (<= WCACHE_MAX_WORD) */
+    uint16_t gen;           /* the fragment it belongs to; others' slots count as empty.
+                               16 bits keep a slot at 24 bytes: 32 cost 10% in speed */
+    uint32_t toff, tlen;    /* its tokens, in the cache pool */
+};
+#define WCACHE_MAX_WORD 48
+_Static_assert(sizeof(struct wcache_slot) == 24, "a cache slot stays at 24 bytes");
+#define WCACHE_MAX_SLOTS (1u << 20)
+#define WCACHE_MIN_TEXT 4096   /* shorter texts are tokenized without a cache */
+
+struct wcache {
+    struct wcache_slot *slots;   /* (n_slots) open addressing; NULL: no caching */
+    size_t n_slots, used;
+    uint16_t gen;                /* bumped per text: emptying the cache costs nothing */
+    struct ivec pool;            /* the cached words' tokens */
+};
+
+/* Where wcache_get looked: wcache_put stores the word there. */
+struct wcache_probe {
+    uint64_t hash;
+    size_t slot;                 /* SIZE_MAX: not cacheable */
+};
+
+/* A cache for a call tokenizing len bytes: sized by the text, capped; none for short texts
+ * or when memory is short (caching is only an optimisation). */
+static void wcache_init(struct wcache *c, size_t len)
+{
+    *c = (struct wcache){0};
+    if (len < WCACHE_MIN_TEXT)
+        return;
+    size_t slots = 1024;
+    while (slots < len / 8 && slots < WCACHE_MAX_SLOTS)
+        slots *= 2;
+    c->slots = calloc(slots, sizeof *c->slots);
+    c->n_slots = c->slots ? slots : 0;
+}
+
+static void wcache_free(struct wcache *c)
+{
+    free(c->slots);
+    free(c->pool.v);
+}
+
+/* Start on a new text: words are remembered by their offset in it, so forget the old one's
+ * (a new generation; slots are zeroed only when the counter wraps). */
+static void wcache_begin(struct wcache *c)
+{
+    if (++c->gen == 0) {
+        if (c->n_slots)
+            memset(c->slots, 0, c->n_slots * sizeof *c->slots);
+        c->gen = 1;
+    }
+    c->used = 0;
+    c->pool.n = 0;
+}
+
+static uint64_t hash_word(const uint8_t *w, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, w + i, 8);
+        h = (h ^ x) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    uint64_t x = 0;
+    memcpy(&x, w + i, n - i);
+    h = (h ^ x) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return h;
+}
+
+/* The word text[off..off+n): if cached, append its tokens to out and return 1. Else return 0
+ * with *pr telling wcache_put where to keep it; -ENOMEM. */
+static int wcache_get(struct wcache *c, const uint8_t *text, size_t off, size_t n,
+                      struct ivec *out, struct wcache_probe *pr)
+{
+    *pr = (struct wcache_probe){.slot = SIZE_MAX};
+    if (!c->n_slots || n > WCACHE_MAX_WORD || off > UINT32_MAX - n)
+        return 0;
+    const uint8_t *w = text + off;
+    uint64_t h = hash_word(w, n);
+    size_t mask = c->n_slots - 1, i = (size_t)(h >> 7) & mask;
+    for (;;) {
+        struct wcache_slot *s = &c->slots[i];
+        if (s->gen != c->gen)
+            break;
+        if (s->hash == h && s->wlen == n && !memcmp(text + s->woff, w, n)) {
+            if (ivec_reserve(out, s->tlen))
+                return -ENOMEM;
+            memcpy(out->v + out->n, c->pool.v + s->toff, s->tlen * sizeof *out->v);
+            out->n += s->tlen;
+            return 1;
+        }
+        i = (i + 1) & mask;
+    }
+    pr->hash = h;
+    pr->slot = i;
+    return 0;
+}
+
+/* Remember out->v[before..out->n) as the tokens of the word wcache_get missed. */
+static void wcache_put(struct wcache *c, const struct wcache_probe *pr, size_t off, size_t n,
+                       const struct ivec *out, size_t before)
+{
+    size_t nt = out->n - before;
+    if (pr->slot == SIZE_MAX || c->used * 2 >= c->n_slots || c->pool.n + nt > UINT32_MAX)
+        return;   /* full: stop caching rather than grow without bound */
+    if (ivec_reserve(&c->pool, nt))
+        return;
+    c->slots[pr->slot] = (struct wcache_slot){.hash = pr->hash, .woff = (uint32_t)off,
+                                              .wlen = (uint16_t)n, .toff = (uint32_t)c->pool.n,
+                                              .tlen = (uint32_t)nt, .gen = c->gen};
+    memcpy(c->pool.v + c->pool.n, out->v + before, nt * sizeof *out->v);
+    c->pool.n += nt;
+    c->used++;
+}
+
+/* ======================================================================================
  * Special-token partition
  * ====================================================================================== */
 
@@ -442,19 +569,6 @@ struct bpe_ent {
     int32_t merged;
 };
 
-/* A cache of words already tokenized in this call: natural text repeats its words. */
-struct wcache_slot {
-    uint64_t hash;
-    uint32_t woff;          /* the word, in the (sanitized) text */
-    uint16_t wlen;          /* (<= WCACHE_MAX_WORD) */
-    uint16_t gen;           /* the fragment it belongs to; others' slots count as empty.
-                               16 bits keep a slot at 24 bytes: 32 cost 10% in speed */
-    uint32_t toff, tlen;    /* its tokens, in the cache pool */
-};
-#define WCACHE_MAX_WORD 48
-_Static_assert(sizeof(struct wcache_slot) == 24, "a cache slot stays at 24 bytes");
-#define WCACHE_MAX_SLOTS (1u << 20)
-
 struct bpe_state {
     int32_t *sym, *prev, *next;
     size_t cap;
@@ -463,11 +577,7 @@ struct bpe_state {
     char *mapped;
     size_t mapped_cap;
     struct pretok_words words;
-    /* word cache */
-    struct wcache_slot *slots;
-    size_t n_slots, used;
-    uint16_t gen;           /* bumped per fragment: emptying the cache costs nothing */
-    struct ivec pool;
+    struct wcache cache;
 };
 
 static void bpe_state_free(struct bpe_state *st)
@@ -478,8 +588,7 @@ static void bpe_state_free(struct bpe_state *st)
     free(st->heap);
     free(st->mapped);
     pretok_words_free(&st->words);
-    free(st->slots);
-    free(st->pool.v);
+    wcache_free(&st->cache);
 }
 
 static int bpe_push(struct bpe_state *st, struct bpe_ent e)
@@ -624,61 +733,19 @@ static int bpe_word(const struct tokenizer *t, struct bpe_state *st, const uint8
     return 0;
 }
 
-static uint64_t hash_word(const uint8_t *w, size_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x;
-        memcpy(&x, w + i, 8);
-        h = (h ^ x) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    uint64_t x = 0;
-    memcpy(&x, w + i, n - i);
-    h = (h ^ x) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 29;
-    return h;
-}
-
 /* bpe_word through the word cache. text: the whole fragment (words are cached by offset). */
 static int bpe_word_cached(const struct tokenizer *t, struct bpe_state *st, const uint8_t *text,
                            size_t off, size_t n, struct ivec *out)
 {
-    const uint8_t *w = text + off;
-    if (!st->n_slots || n > WCACHE_MAX_WORD)
-        return bpe_word(t, st, w, n, out);
-    uint64_t h = hash_word(w, n);
-    size_t mask = st->n_slots - 1, i = (size_t)(h >> 7) & mask;
-    for (;;) {
-        struct wcache_slot *s = &st->slots[i];
-        if (s->gen != st->gen)
-            break;
-        if (s->hash == h && s->wlen == n && !memcmp(text + s->woff, w, n)) {
-            if (ivec_reserve(out, s->tlen))
-                return -ENOMEM;
-            memcpy(out->v + out->n, st->pool.v + s->toff, s->tlen * sizeof *out->v);
-            out->n += s->tlen;
-            return 0;
-        }
-        i = (i + 1) & mask;
-    }
+    struct wcache_probe pr;
+    int hit = wcache_get(&st->cache, text, off, n, out, &pr);
+    if (hit)
+        return hit < 0 ? hit : 0;
     size_t before = out->n;
-    int rc = bpe_word(t, st, w, n, out);
-    if (rc)
-        return rc;
-    if (st->used * 2 >= st->n_slots || st->pool.n + (out->n - before) > UINT32_MAX)
-        return 0;   /* full: stop caching rather than grow without bound */
-    size_t nt = out->n - before;
-    if (ivec_reserve(&st->pool, nt))
-        return 0;
-    st->slots[i] = (struct wcache_slot){.hash = h, .woff = (uint32_t)off, .wlen = (uint16_t)n,
-                                        .toff = (uint32_t)st->pool.n, .tlen = (uint32_t)nt,
-                                        .gen = st->gen};
-    memcpy(st->pool.v + st->pool.n, out->v + before, nt * sizeof *out->v);
-    st->pool.n += nt;
-    st->used++;
-    return 0;
+    int rc = bpe_word(t, st, text + off, n, out);
+    if (!rc)
+        wcache_put(&st->cache, &pr, off, n, out, before);
+    return rc;
 }
 
 /* llama.cpp decodes the text to code points, turning each malformed byte into U+FFFD, and
@@ -740,15 +807,7 @@ static int bpe_encode(const struct tokenizer *t, const uint8_t *s, size_t n, str
     }
     if ((rc = pretok_split(t->pre, s, n, &st->words)))
         goto out;
-    /* the cache remembers words by their offset in this text: start it afresh (a new
-     * generation; slots are zeroed only when the counter wraps) */
-    if (++st->gen == 0) {
-        if (st->n_slots)
-            memset(st->slots, 0, st->n_slots * sizeof *st->slots);
-        st->gen = 1;
-    }
-    st->used = 0;
-    st->pool.n = 0;
+    wcache_begin(&st->cache);
     size_t ini = 0;
     for (size_t i = 0; i < st->words.n && !rc; i++) {
         size_t end = st->words.end[i];
@@ -812,14 +871,8 @@ int tokenizer_encode_ex(const struct tokenizer *t, const char *text, size_t len,
     int rc = partition(t, s, len, p, &f);
     if (rc)
         goto done;
-    if (t->model == TOK_MODEL_BPE && len >= 4096) {
-        /* a word cache pays off on long texts; sized by the text, capped */
-        size_t slots = 1024;
-        while (slots < len / 8 && slots < WCACHE_MAX_SLOTS)
-            slots *= 2;
-        bpe.slots = calloc(slots, sizeof *bpe.slots);
-        bpe.n_slots = bpe.slots ? slots : 0;
-    }
+    if (t->model == TOK_MODEL_BPE)
+        wcache_init(&bpe.cache, len);
     if (p->add_special && t->add_bos && t->bos >= 0 && (rc = ivec_push(&ids, t->bos)))
         goto done;
     bool prev_special = true;   /* SPM: a space before the first text, and after each special */
