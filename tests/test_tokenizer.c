@@ -323,8 +323,204 @@ static void test_random_bytes(void)
     CHECK(a && b && n1 == n2 && !memcmp(a, b, (size_t)n1 * sizeof *a));
     free(a);
     free(b);
+    /* SPM: a malformed lead byte takes the three bytes after it as one character, here a
+     * newline and half of a U+2581 (llama-tokenize's ids; the newline is no place to cut) */
+    static const int32_t want[] = {263, 243, 13, 101, 229, 153, 132, 29883, 13};
+    a = encode(s, "a\xf0\nb c\n", 7, false, false, &n1);
+    CHECK(a && n1 == 9 && !memcmp(a, want, sizeof want));
+    free(a);
     tokenizer_free(t);
     tokenizer_free(s);
+}
+
+/* ---- the fast paths against the reference (tok_encode_params.reference: the plain
+ * algorithm, no cutting, no cache) ---- */
+
+/* Do both paths give text the same ids? Prints the first difference. */
+static bool same_as_reference(const struct tokenizer *t, const char *text, size_t len,
+                              bool parse_special, const char *what)
+{
+    struct tok_encode_params p = tok_encode_default_params();
+    p.parse_special = parse_special;
+    int n = tokenizer_encode_ex(t, text, len, &p, NULL, 0);
+    p.reference = true;
+    int nr = tokenizer_encode_ex(t, text, len, &p, NULL, 0);
+    bool same = n >= 0 && n == nr;
+    if (same && n > 0) {
+        int32_t *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+        p.reference = false;
+        CHECK_EQ(tokenizer_encode_ex(t, text, len, &p, a, n), n);
+        p.reference = true;
+        CHECK_EQ(tokenizer_encode_ex(t, text, len, &p, b, n), n);
+        int i = 0;
+        while (i < n && a[i] == b[i])
+            i++;
+        same = i == n;
+        if (!same)
+            fprintf(stderr, "  %s (%zu bytes): id %d is %d, the reference's %d\n", what, len, i,
+                    a[i], b[i]);
+        free(a);
+        free(b);
+    } else if (!same) {
+        fprintf(stderr, "  %s (%zu bytes): %d ids, the reference's %d\n", what, len, n, nr);
+    }
+    return same;
+}
+
+struct tbuf {
+    char *p;
+    size_t n, cap;
+};
+
+static void tbuf_put(struct tbuf *b, const void *s, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2;
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+/* Texts that are hard on cutting and caching: nothing, single bytes, malformed UTF-8 (a
+ * truncated character before a space swallows part of its U+2581), runs of spaces, U+2581
+ * itself, characters no vocabulary has (byte fallback), newlines, special-token text. */
+static const char *const k_awkward[] = {
+    "", " ", "  ", "a", "\n", "\xff", "\xe2", "\xe2\x96", "\xe2\x96\x81", "\xc3 x", "\xf0" "ab cd",
+    "a\xe2 \x96\x81", "x\xe2\x96\x81\xe2\x96\x81y", "\xe2\x96\x81 \xe2\x96\x81", "       ",
+    "                                        word", "word                ", "\t\t  \t\n\n  \n",
+    "a  b   c    d     e", "\xf0\x90\x8d\x88\xee\x80\x80\xf4\x8f\xbf\xbf", "\xe4\xb8\xad\xe6\x96\x87 \xe6\xb5\x8b\xe8\xaf\x95",
+    "\xf0\x9f\x98\x80\xe2\x80\x8d\xf0\x9f\x91\x8d", "<s> </s><unk>", "<|endoftext|> <|im_start|>",
+    "don't\xe2\x80\x99s  \xe2\x80\x94 -- ...", "int main() {\n    return 0;\n}\n", "\r\n\r\n",
+    "\xc3\xa9\xcc\x81 e\xcc\x81", "\x80\x80\x80 \xbf", "\xf8\x88\x80\x80\x80 ", "a\xf0\nb c\n",
+};
+#define N_AWKWARD (sizeof k_awkward / sizeof k_awkward[0])
+
+/* A long text (past the size where the caches start) of awkward pieces, random UTF-8 and
+ * random bytes, pieces repeating in different company. */
+static void long_awkward_text(uint64_t *rs, struct tbuf *b, size_t min_len)
+{
+    char tmp[4 * 64 + 1];
+    while (b->n < min_len) {
+        uint64_t r = test_rand(rs) % 8;
+        if (r < 4) {
+            const char *a = k_awkward[test_rand(rs) % N_AWKWARD];
+            tbuf_put(b, a, strlen(a));
+        } else if (r < 7) {
+            tbuf_put(b, tmp, random_utf8(rs, tmp, 64, false));
+        } else {
+            size_t n = (size_t)(test_rand(rs) % 8);
+            for (size_t i = 0; i < n; i++)
+                tmp[i] = (char)test_rand(rs);
+            tbuf_put(b, tmp, n);
+        }
+        if (test_rand(rs) % 3 == 0)
+            tbuf_put(b, " ", 1);
+    }
+}
+
+static void test_fast_vs_reference(void)
+{
+    int loaded = 0;
+    for (size_t v = 0; v < 4; v++) {
+        struct tokenizer *t = load_vocab(k_vocabs[v]);
+        if (!t)
+            continue;
+        loaded++;
+        int bad = 0;
+        for (size_t i = 0; i < N_AWKWARD; i++)
+            for (int ps = 0; ps < 2; ps++)
+                bad += !same_as_reference(t, k_awkward[i], strlen(k_awkward[i]), ps, k_vocabs[v]);
+        for (int c = 0; c < 256; c++) {
+            char one = (char)c;
+            bad += !same_as_reference(t, &one, 1, false, k_vocabs[v]);
+        }
+        uint64_t rs = 77 + v;
+        for (int it = 0; it < 4; it++) {
+            struct tbuf b = {0};
+            long_awkward_text(&rs, &b, 20000);
+            bad += !same_as_reference(t, b.p, b.n, it & 1, k_vocabs[v]);
+            free(b.p);
+        }
+        /* llama.cpp's test texts, all at once */
+        char rel[128];
+        snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf.inp", k_vocabs[v]);
+        char *pin = test_shared_path(rel);
+        size_t nin = 0;
+        char *inp = pin ? test_read_file(pin, &nin) : NULL;
+        if (inp)
+            bad += !same_as_reference(t, inp, nin, false, k_vocabs[v]);
+        free(inp);
+        free(pin);
+        CHECKF(bad == 0, "%s: %d texts differ from the reference", k_vocabs[v], bad);
+        tokenizer_free(t);
+    }
+    if (!loaded)
+        TEST_SKIP("no vocabulary under %s/vocab", test_shared_dir());
+}
+
+static int load_mem(struct gguf_writer *w, struct tokenizer **t);
+
+/* A small SentencePiece vocabulary whose pieces glue words together in every way the cutting
+ * must respect: U+2581 after a letter and in runs, newlines inside pieces, a piece across a
+ * character U+2581 ends with, equal scores (ties go to the leftmost pair), byte fallback. On
+ * random text over its alphabet, the fast path must give the reference's ids. */
+static void test_spm_cut_synthetic(void)
+{
+    static const char *const pieces[] = {
+        "a", "b", "x", "\xe2\x96\x81", "\xc3\xa9", "\n", "ab", "ba", "bab", "\xe2\x96\x81" "a",
+        "a\xe2\x96\x81", "\xe2\x96\x81\xe2\x96\x81", "\xe2\x96\x81\xe2\x96\x81\xe2\x96\x81",
+        "x\xe2\x96\x81\xe2\x96\x81", "b\n", "\n\xe2\x96\x81", "\xe2\x96\x81\xc3\xa9",
+        "\xc3\xa9" "a", "\xe2\x96\x81" "b", "\xe2\x96\x81" "ab", "a\xe2\x96\x81" "b", "xx",
+    };
+    static const float pscores[] = {-1, -1, -2, -1, -3, -1, -2, -2, -2.5f, -1.5f, -1.5f, -2,
+                                    -2, -4, -2, -3, -3, -3, -1.5f, -1, -1, -2};
+    enum { NP = sizeof pieces / sizeof pieces[0], NV = 3 + 256 + NP };
+    _Static_assert(sizeof pscores / sizeof pscores[0] == NP, "a score per piece");
+    const char *toks[NV];
+    char bytes[256][8];
+    float scores[NV];
+    int32_t types[NV];
+    toks[0] = "<unk>", toks[1] = "<s>", toks[2] = "</s>";
+    types[0] = 2, types[1] = types[2] = 3;
+    scores[0] = scores[1] = scores[2] = 0;
+    for (int b = 0; b < 256; b++) {
+        snprintf(bytes[b], sizeof bytes[b], "<0x%02X>", b);
+        toks[3 + b] = bytes[b];
+        types[3 + b] = 6;
+        scores[3 + b] = 0;
+    }
+    for (int i = 0; i < NP; i++) {
+        toks[259 + i] = pieces[i];
+        types[259 + i] = 1;
+        scores[259 + i] = pscores[i];
+    }
+    struct gguf_writer *w = gguf_writer_new();
+    gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, NV);
+    gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_F32, scores, NV);
+    gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_I32, types, NV);
+    struct tokenizer *t;
+    CHECK(load_mem(w, &t) == 0 && t);
+    gguf_writer_free(w);
+    if (!t)
+        return;
+    static const char *const alphabet[] = {"a", "b", "x", " ", " ", " ", "\n", "\xe2\x96\x81",
+                                           "\xc3\xa9", "z", "\xc3", "\xe2\x96"};
+    uint64_t rs = 4242;
+    int bad = 0;
+    for (int it = 0; it < 400; it++) {
+        struct tbuf b = {0};
+        size_t n = it < 300 ? (size_t)(test_rand(&rs) % 40) : 6000;
+        for (size_t i = 0; i < n; i++) {
+            const char *c = alphabet[test_rand(&rs) % (sizeof alphabet / sizeof alphabet[0])];
+            tbuf_put(&b, c, strlen(c));
+        }
+        bad += !same_as_reference(t, b.p, b.n, false, "synthetic");
+        free(b.p);
+    }
+    CHECKF(bad == 0, "%d of 400 texts differ from the reference", bad);
+    tokenizer_free(t);
 }
 
 /* ---- special tokens and end of generation ---- */
@@ -756,6 +952,8 @@ int main(void)
     RUN(test_stories_prompts);
     RUN(test_random_round_trip);
     RUN(test_random_bytes);
+    RUN(test_fast_vs_reference);
+    RUN(test_spm_cut_synthetic);
     RUN(test_special_tokens);
     RUN(test_streaming);
     RUN(test_pretok);

@@ -871,7 +871,7 @@ int tokenizer_encode_ex(const struct tokenizer *t, const char *text, size_t len,
     int rc = partition(t, s, len, p, &f);
     if (rc)
         goto done;
-    if (t->model == TOK_MODEL_BPE)
+    if (t->model == TOK_MODEL_BPE && !p->reference)
         wcache_init(&bpe.cache, len);
     if (p->add_special && t->add_bos && t->bos >= 0 && (rc = ivec_push(&ids, t->bos)))
         goto done;
@@ -887,11 +887,18 @@ int tokenizer_encode_ex(const struct tokenizer *t, const char *text, size_t len,
             size_t el;
             rc = escape_spaces(s + fr->off, fr->len, t->add_space_prefix && prev_special, &esc,
                                &esc_cap, &el);
+            if (!rc && p->reference) {
+                rc = spm_encode(t, esc, el, &ids, &spm);
+                prev_special = false;
+                continue;
+            }
             /* A character no multi-character token contains never merges with its
              * neighbours: the pieces between such characters are independent, and tokenizing
-             * them one by one gives the same ids with a small heap (lines, for a newline). */
+             * them one by one gives the same ids with a small heap (lines, for a newline).
+             * The walk goes by characters as spm_encode splits them: a malformed lead byte
+             * takes the bytes after it, a newline too. */
             size_t ini = 0;
-            for (size_t i = 0; i < el && !rc; i++) {
+            for (size_t i = 0; i < el && !rc; i += utf8_len_lead((uint8_t)esc[i])) {
                 uint8_t c = (uint8_t)esc[i];
                 if (c >= 128 || !t->spm_alone[c])
                     continue;

@@ -62,6 +62,9 @@ struct tok_encode_params {
      * Sorted by offset, not overlapping; NULL when n_plain is 0. */
     const struct tok_range *plain;
     int n_plain;
+    /* The plain algorithm, as llama.cpp runs it: no cutting of the text, no cache. Slow; the
+     * tests compare the fast path with it. */
+    bool reference;
 };
 struct tok_encode_params tok_encode_default_params(void);
 int tokenizer_encode_ex(const struct tokenizer *t, const char *text, size_t len,
