@@ -64,8 +64,9 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem)
 }
 
 /* ======================================================================================
- * A cache of words already tokenized in this call: natural text repeats its words, and
- * each is tokenized on its own, so its ids depend on its bytes alone.
+ * A cache of words already tokenized in this call: natural text repeats its words. BPE
+ * caches its pre-tokenizer's words, SentencePiece the pieces between its cuts; both are
+ * tokenized on their own, so a word's ids depend on its bytes alone.
  * ====================================================================================== */
 
 struct wcache_slot {
@@ -422,6 +423,7 @@ struct spm_state {
     size_t cap;
     struct spm_bigram *heap;
     size_t heap_n, heap_cap;
+    struct wcache cache;
 };
 
 static int spm_push(struct spm_state *st, struct spm_bigram b)
@@ -557,6 +559,53 @@ static void spm_state_free(struct spm_state *st)
     free(st->prev);
     free(st->next);
     free(st->heap);
+    wcache_free(&st->cache);
+}
+
+/* Is p (> 0, where a character starts) a place to cut s[0..n) (see tok_internal.h)? */
+static inline bool spm_can_cut(const struct tokenizer *t, const uint8_t *s, size_t p, size_t n)
+{
+    uint8_t x = s[p - 1], y = s[p];
+    if (!(t->spm_glue[x][y >> 6] >> (y & 63) & 1))
+        return true;
+    return y == 0xe2 && n - p >= 3 && s[p + 1] == 0x96 && s[p + 2] == 0x81 &&
+           !t->spm_glue_space[x];
+}
+
+/* spm_encode of s[off..off+n) through the word cache. */
+static int spm_piece_cached(const struct tokenizer *t, const uint8_t *s, size_t off, size_t n,
+                            struct ivec *out, struct spm_state *st)
+{
+    struct wcache_probe pr;
+    int hit = wcache_get(&st->cache, s, off, n, out, &pr);
+    if (hit)
+        return hit < 0 ? hit : 0;
+    size_t before = out->n;
+    int rc = spm_encode(t, (const char *)s + off, n, out, st);
+    if (!rc)
+        wcache_put(&st->cache, &pr, off, n, out, before);
+    return rc;
+}
+
+/* spm_encode of s[0..n), the same ids faster: the text is cut where no merge can cross, at
+ * character starts (as spm_encode splits characters), and the pieces are tokenized apart,
+ * repeated ones from the cache. Mostly a cut falls before each word's U+2581. */
+static int spm_encode_cut(const struct tokenizer *t, const uint8_t *s, size_t n,
+                          struct ivec *out, struct spm_state *st)
+{
+    wcache_begin(&st->cache);
+    size_t ini = 0;
+    for (size_t p = 0; p < n;) {
+        if (p > ini && spm_can_cut(t, s, p, n)) {
+            int rc = spm_piece_cached(t, s, ini, p - ini, out, st);
+            if (rc)
+                return rc;
+            ini = p;
+        }
+        /* (ASCII apart: a predicted branch does not wait for the byte, the table would) */
+        p += s[p] < 0x80 ? 1 : utf8_len_lead(s[p]);
+    }
+    return n > ini ? spm_piece_cached(t, s, ini, n - ini, out, st) : 0;
 }
 
 /* ======================================================================================
@@ -871,8 +920,8 @@ int tokenizer_encode_ex(const struct tokenizer *t, const char *text, size_t len,
     int rc = partition(t, s, len, p, &f);
     if (rc)
         goto done;
-    if (t->model == TOK_MODEL_BPE && !p->reference)
-        wcache_init(&bpe.cache, len);
+    if (!p->reference)
+        wcache_init(t->model == TOK_MODEL_BPE ? &bpe.cache : &spm.cache, len);
     if (p->add_special && t->add_bos && t->bos >= 0 && (rc = ivec_push(&ids, t->bos)))
         goto done;
     bool prev_special = true;   /* SPM: a space before the first text, and after each special */
@@ -887,28 +936,9 @@ int tokenizer_encode_ex(const struct tokenizer *t, const char *text, size_t len,
             size_t el;
             rc = escape_spaces(s + fr->off, fr->len, t->add_space_prefix && prev_special, &esc,
                                &esc_cap, &el);
-            if (!rc && p->reference) {
-                rc = spm_encode(t, esc, el, &ids, &spm);
-                prev_special = false;
-                continue;
-            }
-            /* A character no multi-character token contains never merges with its
-             * neighbours: the pieces between such characters are independent, and tokenizing
-             * them one by one gives the same ids with a small heap (lines, for a newline).
-             * The walk goes by characters as spm_encode splits them: a malformed lead byte
-             * takes the bytes after it, a newline too. */
-            size_t ini = 0;
-            for (size_t i = 0; i < el && !rc; i += utf8_len_lead((uint8_t)esc[i])) {
-                uint8_t c = (uint8_t)esc[i];
-                if (c >= 128 || !t->spm_alone[c])
-                    continue;
-                rc = spm_encode(t, esc + ini, i - ini, &ids, &spm);
-                if (!rc)
-                    rc = spm_encode(t, esc + i, 1, &ids, &spm);
-                ini = i + 1;
-            }
             if (!rc)
-                rc = spm_encode(t, esc + ini, el - ini, &ids, &spm);
+                rc = p->reference ? spm_encode(t, esc, el, &ids, &spm)
+                                  : spm_encode_cut(t, (const uint8_t *)esc, el, &ids, &spm);
             prev_special = false;
         } else {
             rc = bpe_encode(t, s + fr->off, fr->len, &ids, &bpe);

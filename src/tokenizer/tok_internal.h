@@ -56,8 +56,16 @@ struct tokenizer {
 
     /* SentencePiece */
     int32_t spm_byte_tok[256];      /* <0xNN> token of each byte (or -1) */
-    bool spm_alone[128];            /* ASCII characters no longer token contains: they never
-                                       merge, so the text can be cut around them */
+    /* Where the text can be cut into pieces that are tokenized apart with the same ids. A
+     * merge makes a token text, so it can span the boundary between bytes x and y only if
+     * some token text holds x, y side by side, and a boundary before U+2581 only if some
+     * token text holds x, U+2581. Where neither holds, no pair across the boundary is ever
+     * a candidate, so each side's merges involve its own symbols only, in the same order
+     * (by score, then position, and positions keep their order within a piece): the pieces
+     * tokenized apart give the whole text's ids. The cut must fall where a character
+     * starts in the whole text, since characters are the first symbols. */
+    uint64_t spm_glue[256][4];      /* bit y of [x]: bytes x, y side by side in a token text */
+    bool spm_glue_space[256];       /* x: byte x right before U+2581 in a token text */
     bool add_space_prefix;
 
     /* special tokens: CONTROL | USER_DEFINED | UNKNOWN, longest text first */

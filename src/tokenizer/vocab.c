@@ -663,6 +663,24 @@ static void set_strip_flags(struct tokenizer *t, const struct gguf *g)
 
 /* ---- load ---- */
 
+/* Where SentencePiece may cut the text (see tok_internal.h): every adjacent byte pair inside a
+ * token text, and every byte that some token text has right before U+2581. All tokens count,
+ * whatever their type, since llama.cpp's merges look texts up among all of them. */
+static void build_spm_glue(struct tokenizer *t)
+{
+    memset(t->spm_glue, 0, sizeof t->spm_glue);
+    memset(t->spm_glue_space, 0, sizeof t->spm_glue_space);
+    for (int32_t i = 0; i < t->n_vocab; i++) {
+        const uint8_t *s = (const uint8_t *)tok_text(t, i);
+        uint32_t n = t->tok[i].text_len;
+        for (uint32_t k = 0; k + 1 < n; k++) {
+            t->spm_glue[s[k]][s[k + 1] >> 6] |= 1ull << (s[k + 1] & 63);
+            if (k + 4 <= n && !memcmp(s + k + 1, "\xe2\x96\x81", 3))
+                t->spm_glue_space[s[k]] = true;
+        }
+    }
+}
+
 int tokenizer_load(struct tokenizer **out, const struct gguf *g)
 {
     *out = NULL;
@@ -758,15 +776,7 @@ int tokenizer_load(struct tokenizer **out, const struct gguf *g)
         goto fail;
     set_strip_flags(t, g);
 
-    for (int c = 0; c < 128; c++)
-        t->spm_alone[c] = true;
-    for (int32_t i = 0; i < t->n_vocab; i++) {
-        const uint8_t *s = (const uint8_t *)tok_text(t, i);
-        if (t->tok[i].text_len > 1)
-            for (uint32_t k = 0; k < t->tok[i].text_len; k++)
-                if (s[k] < 128)
-                    t->spm_alone[s[k]] = false;
-    }
+    build_spm_glue(t);
     for (int b = 0; b < 256; b++) {
         char hex[8];
         snprintf(hex, sizeof hex, "<0x%02X>", b);
