@@ -71,21 +71,24 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem)
 
 struct wcache_slot {
     uint64_t hash;
-    uint32_t woff;          /* the word, in the text of the current generation */
+    uint32_t koff;          /* the word, in the key arena */
     uint16_t wlen;          /* (<= WCACHE_MAX_WORD) */
-    uint16_t gen;           /* the fragment it belongs to; others' slots count as empty.
+    uint16_t gen;           /* the text it belongs to; others' slots count as empty.
                                16 bits keep a slot at 24 bytes: 32 cost 10% in speed */
     uint32_t toff, tlen;    /* its tokens, in the cache pool */
 };
 #define WCACHE_MAX_WORD 48
 _Static_assert(sizeof(struct wcache_slot) == 24, "a cache slot stays at 24 bytes");
-#define WCACHE_MAX_SLOTS (1u << 20)
-#define WCACHE_MIN_TEXT 4096   /* shorter texts are tokenized without a cache */
+#define WCACHE_MIN_SLOTS 4096     /* to start with: natural text has few distinct words, */
+#define WCACHE_MAX_SLOTS (1u << 20) /* and a table that stays small stays in the CPU's cache */
+#define WCACHE_MIN_TEXT 4096      /* shorter texts are tokenized without a cache */
 
 struct wcache {
     struct wcache_slot *slots;   /* (n_slots) open addressing; NULL: no caching */
-    size_t n_slots, used;
+    size_t n_slots, max_slots, used;
     uint16_t gen;                /* bumped per text: emptying the cache costs nothing */
+    uint8_t *keys;               /* (keys_cap) the cached words' bytes, side by side */
+    size_t keys_n, keys_cap;
     struct ivec pool;            /* the cached words' tokens */
 };
 
@@ -95,28 +98,30 @@ struct wcache_probe {
     size_t slot;                 /* SIZE_MAX: not cacheable */
 };
 
-/* A cache for a call tokenizing len bytes: sized by the text, capped; none for short texts
- * or when memory is short (caching is only an optimisation). */
+/* A cache for a call tokenizing len bytes: it grows with the distinct words met up to a
+ * size set by the text, capped; none for short texts or when memory is short (caching is
+ * only an optimisation). */
 static void wcache_init(struct wcache *c, size_t len)
 {
     *c = (struct wcache){0};
     if (len < WCACHE_MIN_TEXT)
         return;
-    size_t slots = 1024;
-    while (slots < len / 8 && slots < WCACHE_MAX_SLOTS)
-        slots *= 2;
-    c->slots = calloc(slots, sizeof *c->slots);
-    c->n_slots = c->slots ? slots : 0;
+    c->max_slots = WCACHE_MIN_SLOTS;
+    while (c->max_slots < len / 8 && c->max_slots < WCACHE_MAX_SLOTS)
+        c->max_slots *= 2;
+    c->slots = calloc(WCACHE_MIN_SLOTS, sizeof *c->slots);
+    c->n_slots = c->slots ? WCACHE_MIN_SLOTS : 0;
 }
 
 static void wcache_free(struct wcache *c)
 {
     free(c->slots);
+    free(c->keys);
     free(c->pool.v);
 }
 
-/* Start on a new text: words are remembered by their offset in it, so forget the old one's
- * (a new generation; slots are zeroed only when the counter wraps). */
+/* Start on a new text: forget the old one's words (a new generation; slots are zeroed only
+ * when the counter wraps). Each text of a call may be cached differently by its caller. */
 static void wcache_begin(struct wcache *c)
 {
     if (++c->gen == 0) {
@@ -125,7 +130,33 @@ static void wcache_begin(struct wcache *c)
         c->gen = 1;
     }
     c->used = 0;
+    c->keys_n = 0;
     c->pool.n = 0;
+}
+
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+
+static inline uint32_t load32(const uint8_t *p)
+{
+    uint32_t x;
+    memcpy(&x, p, 4);
+    return x;
+}
+
+/* The n < 8 bytes at p, zero-extended (little-endian order), by loads that stay inside them:
+ * a byte-wise copy into a word stalls the load that follows it. */
+static inline uint64_t load_short(const uint8_t *p, size_t n)
+{
+    if (n >= 4)
+        return load32(p) | (uint64_t)load32(p + n - 4) << (8 * (n - 4));
+    if (n == 0)
+        return 0;
+    return p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) | (uint64_t)p[n - 1] << (8 * (n - 1));
 }
 
 static uint64_t hash_word(const uint8_t *w, size_t n)
@@ -133,34 +164,42 @@ static uint64_t hash_word(const uint8_t *w, size_t n)
     uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        uint64_t x;
-        memcpy(&x, w + i, 8);
-        h = (h ^ x) * 0xff51afd7ed558ccdull;
+        h = (h ^ load64(w + i)) * 0xff51afd7ed558ccdull;
         h ^= h >> 32;
     }
-    uint64_t x = 0;
-    memcpy(&x, w + i, n - i);
+    /* the rest: the last 8 bytes (overlapping) when there are that many */
+    uint64_t x = n >= 8 ? (i < n ? load64(w + n - 8) : 0) : load_short(w, n);
     h = (h ^ x) * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 29;
     return h;
 }
 
-/* The word text[off..off+n): if cached, append its tokens to out and return 1. Else return 0
- * with *pr telling wcache_put where to keep it; -ENOMEM. */
-static int wcache_get(struct wcache *c, const uint8_t *text, size_t off, size_t n,
-                      struct ivec *out, struct wcache_probe *pr)
+/* a[0..n) == b[0..n), for the short words of the cache (a call to memcmp costs more) */
+static inline bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    if (n < 8)
+        return load_short(a, n) == load_short(b, n);
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if (load64(a + i) != load64(b + i))
+            return false;
+    return load64(a + n - 8) == load64(b + n - 8);   /* the last 8, overlapping */
+}
+
+/* The word w[0..n): if cached, append its tokens to out and return 1. Else return 0 with *pr
+ * telling wcache_put where to keep it; -ENOMEM. */
+static int wcache_get(struct wcache *c, const uint8_t *w, size_t n, struct ivec *out,
+                      struct wcache_probe *pr)
 {
     *pr = (struct wcache_probe){.slot = SIZE_MAX};
-    if (!c->n_slots || n > WCACHE_MAX_WORD || off > UINT32_MAX - n)
+    if (!c->n_slots || n > WCACHE_MAX_WORD)
         return 0;
-    const uint8_t *w = text + off;
     uint64_t h = hash_word(w, n);
     size_t mask = c->n_slots - 1, i = (size_t)(h >> 7) & mask;
     for (;;) {
         struct wcache_slot *s = &c->slots[i];
         if (s->gen != c->gen)
             break;
-        if (s->hash == h && s->wlen == n && !memcmp(text + s->woff, w, n)) {
+        if (s->hash == h && s->wlen == n && bytes_eq(c->keys + s->koff, w, n)) {
             if (ivec_reserve(out, s->tlen))
                 return -ENOMEM;
             memcpy(out->v + out->n, c->pool.v + s->toff, s->tlen * sizeof *out->v);
@@ -174,18 +213,57 @@ static int wcache_get(struct wcache *c, const uint8_t *text, size_t off, size_t 
     return 0;
 }
 
-/* Remember out->v[before..out->n) as the tokens of the word wcache_get missed. */
-static void wcache_put(struct wcache *c, const struct wcache_probe *pr, size_t off, size_t n,
-                       const struct ivec *out, size_t before)
+/* Double the slots, keeping this text's words. Fails (caching goes on as it was) when
+ * memory is short. */
+static int wcache_grow(struct wcache *c)
+{
+    size_t n = c->n_slots * 2, mask = n - 1;
+    struct wcache_slot *v = calloc(n, sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    for (size_t k = 0; k < c->n_slots; k++) {
+        if (c->slots[k].gen != c->gen)
+            continue;
+        size_t i = (size_t)(c->slots[k].hash >> 7) & mask;
+        while (v[i].gen == c->gen)
+            i = (i + 1) & mask;
+        v[i] = c->slots[k];
+    }
+    free(c->slots);
+    c->slots = v;
+    c->n_slots = n;
+    return 0;
+}
+
+/* Remember out->v[before..out->n) as the tokens of the word w[0..n) wcache_get missed. */
+static void wcache_put(struct wcache *c, const struct wcache_probe *pr, const uint8_t *w,
+                       size_t n, const struct ivec *out, size_t before)
 {
     size_t nt = out->n - before;
-    if (pr->slot == SIZE_MAX || c->used * 2 >= c->n_slots || c->pool.n + nt > UINT32_MAX)
-        return;   /* full: stop caching rather than grow without bound */
+    if (pr->slot == SIZE_MAX || c->pool.n + nt > UINT32_MAX || c->keys_n + n > UINT32_MAX)
+        return;
+    size_t slot = pr->slot;
+    if ((c->used + 1) * 2 > c->n_slots) {
+        if (c->n_slots >= c->max_slots || wcache_grow(c))
+            return;   /* full: stop caching rather than grow without bound */
+        size_t mask = c->n_slots - 1;
+        slot = (size_t)(pr->hash >> 7) & mask;
+        while (c->slots[slot].gen == c->gen)
+            slot = (slot + 1) & mask;
+    }
+    if (c->keys_n + n > c->keys_cap) {
+        uint8_t *k = grow(c->keys, &c->keys_cap, c->keys_n + n, 1);
+        if (!k)
+            return;
+        c->keys = k;
+    }
     if (ivec_reserve(&c->pool, nt))
         return;
-    c->slots[pr->slot] = (struct wcache_slot){.hash = pr->hash, .woff = (uint32_t)off,
-                                              .wlen = (uint16_t)n, .toff = (uint32_t)c->pool.n,
-                                              .tlen = (uint32_t)nt, .gen = c->gen};
+    c->slots[slot] = (struct wcache_slot){.hash = pr->hash, .koff = (uint32_t)c->keys_n,
+                                          .wlen = (uint16_t)n, .toff = (uint32_t)c->pool.n,
+                                          .tlen = (uint32_t)nt, .gen = c->gen};
+    memcpy(c->keys + c->keys_n, w, n);
+    c->keys_n += n;
     memcpy(c->pool.v + c->pool.n, out->v + before, nt * sizeof *out->v);
     c->pool.n += nt;
     c->used++;
@@ -577,13 +655,13 @@ static int spm_piece_cached(const struct tokenizer *t, const uint8_t *s, size_t 
                             struct ivec *out, struct spm_state *st)
 {
     struct wcache_probe pr;
-    int hit = wcache_get(&st->cache, s, off, n, out, &pr);
+    int hit = wcache_get(&st->cache, s + off, n, out, &pr);
     if (hit)
         return hit < 0 ? hit : 0;
     size_t before = out->n;
     int rc = spm_encode(t, (const char *)s + off, n, out, st);
     if (!rc)
-        wcache_put(&st->cache, &pr, off, n, out, before);
+        wcache_put(&st->cache, &pr, s + off, n, out, before);
     return rc;
 }
 
@@ -782,18 +860,18 @@ static int bpe_word(const struct tokenizer *t, struct bpe_state *st, const uint8
     return 0;
 }
 
-/* bpe_word through the word cache. text: the whole fragment (words are cached by offset). */
+/* bpe_word of text[off..off+n) through the word cache. */
 static int bpe_word_cached(const struct tokenizer *t, struct bpe_state *st, const uint8_t *text,
                            size_t off, size_t n, struct ivec *out)
 {
     struct wcache_probe pr;
-    int hit = wcache_get(&st->cache, text, off, n, out, &pr);
+    int hit = wcache_get(&st->cache, text + off, n, out, &pr);
     if (hit)
         return hit < 0 ? hit : 0;
     size_t before = out->n;
     int rc = bpe_word(t, st, text + off, n, out);
     if (!rc)
-        wcache_put(&st->cache, &pr, off, n, out, before);
+        wcache_put(&st->cache, &pr, text + off, n, out, before);
     return rc;
 }
 
