@@ -463,7 +463,8 @@ static int load_mem(struct gguf_writer *w, struct tokenizer **t);
 
 /* A small SentencePiece vocabulary whose pieces glue words together in every way the cutting
  * must respect: U+2581 after a letter and in runs, newlines inside pieces, a piece across a
- * character U+2581 ends with, equal scores (ties go to the leftmost pair), byte fallback. On
+ * character U+2581 ends with, equal scores (ties go to the leftmost pair), a repeated text,
+ * byte fallback. On
  * random text over its alphabet, the fast path must give the reference's ids. */
 static void test_spm_cut_synthetic(void)
 {
@@ -472,9 +473,10 @@ static void test_spm_cut_synthetic(void)
         "a\xe2\x96\x81", "\xe2\x96\x81\xe2\x96\x81", "\xe2\x96\x81\xe2\x96\x81\xe2\x96\x81",
         "x\xe2\x96\x81\xe2\x96\x81", "b\n", "\n\xe2\x96\x81", "\xe2\x96\x81\xc3\xa9",
         "\xc3\xa9" "a", "\xe2\x96\x81" "b", "\xe2\x96\x81" "ab", "a\xe2\x96\x81" "b", "xx",
+        "ab",   /* again: the last id of a repeated text counts, with its score */
     };
     static const float pscores[] = {-1, -1, -2, -1, -3, -1, -2, -2, -2.5f, -1.5f, -1.5f, -2,
-                                    -2, -4, -2, -3, -3, -3, -1.5f, -1, -1, -2};
+                                    -2, -4, -2, -3, -3, -3, -1.5f, -1, -1, -2, -0.5f};
     enum { NP = sizeof pieces / sizeof pieces[0], NV = 3 + 256 + NP };
     _Static_assert(sizeof pscores / sizeof pscores[0] == NP, "a score per piece");
     const char *toks[NV];

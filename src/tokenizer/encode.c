@@ -134,57 +134,6 @@ static void wcache_begin(struct wcache *c)
     c->pool.n = 0;
 }
 
-static inline uint64_t load64(const uint8_t *p)
-{
-    uint64_t x;
-    memcpy(&x, p, 8);
-    return x;
-}
-
-static inline uint32_t load32(const uint8_t *p)
-{
-    uint32_t x;
-    memcpy(&x, p, 4);
-    return x;
-}
-
-/* The n < 8 bytes at p, zero-extended (little-endian order), by loads that stay inside them:
- * a byte-wise copy into a word stalls the load that follows it. */
-static inline uint64_t load_short(const uint8_t *p, size_t n)
-{
-    if (n >= 4)
-        return load32(p) | (uint64_t)load32(p + n - 4) << (8 * (n - 4));
-    if (n == 0)
-        return 0;
-    return p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) | (uint64_t)p[n - 1] << (8 * (n - 1));
-}
-
-static uint64_t hash_word(const uint8_t *w, size_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        h = (h ^ load64(w + i)) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    /* the rest: the last 8 bytes (overlapping) when there are that many */
-    uint64_t x = n >= 8 ? (i < n ? load64(w + n - 8) : 0) : load_short(w, n);
-    h = (h ^ x) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 29;
-    return h;
-}
-
-/* a[0..n) == b[0..n), for the short words of the cache (a call to memcmp costs more) */
-static inline bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    if (n < 8)
-        return load_short(a, n) == load_short(b, n);
-    for (size_t i = 0; i + 8 < n; i += 8)
-        if (load64(a + i) != load64(b + i))
-            return false;
-    return load64(a + n - 8) == load64(b + n - 8);   /* the last 8, overlapping */
-}
-
 /* The word w[0..n): if cached, append its tokens to out and return 1. Else return 0 with *pr
  * telling wcache_put where to keep it; -ENOMEM. */
 static int wcache_get(struct wcache *c, const uint8_t *w, size_t n, struct ivec *out,
@@ -193,13 +142,13 @@ static int wcache_get(struct wcache *c, const uint8_t *w, size_t n, struct ivec 
     *pr = (struct wcache_probe){.slot = SIZE_MAX};
     if (!c->n_slots || n > WCACHE_MAX_WORD)
         return 0;
-    uint64_t h = hash_word(w, n);
+    uint64_t h = tok_hash(w, n);
     size_t mask = c->n_slots - 1, i = (size_t)(h >> 7) & mask;
     for (;;) {
         struct wcache_slot *s = &c->slots[i];
         if (s->gen != c->gen)
             break;
-        if (s->hash == h && s->wlen == n && bytes_eq(c->keys + s->koff, w, n)) {
+        if (s->hash == h && s->wlen == n && tok_bytes_eq(c->keys + s->koff, w, n)) {
             if (ivec_reserve(out, s->tlen))
                 return -ENOMEM;
             memcpy(out->v + out->n, c->pool.v + s->toff, s->tlen * sizeof *out->v);
@@ -485,6 +434,7 @@ struct spm_bigram {
     float score;
     int32_t left, right;
     uint32_t size;
+    int32_t id;         /* the token the pair makes */
 };
 
 /* a before b: higher score first, then the leftmost */
@@ -496,8 +446,10 @@ static bool spm_before(const struct spm_bigram *a, const struct spm_bigram *b)
 struct spm_state {
     const struct tokenizer *t;
     const char *s;
-    uint32_t *start, *len;
-    int32_t *prev, *next;
+    bool reference;     /* look texts up in by_text, as the plain algorithm does */
+    uint32_t *start, *len;      /* (cap) each symbol's bytes in s; len 0: merged away */
+    int32_t *prev, *next;       /* (cap) the live symbols as a list, -1 at the ends */
+    int32_t *id;                /* (cap) a merged symbol's token; -1: not looked up yet */
     size_t cap;
     struct spm_bigram *heap;
     size_t heap_n, heap_cap;
@@ -545,15 +497,33 @@ static struct spm_bigram spm_pop(struct spm_state *st)
     return top;
 }
 
+/* The token whose text is s[0..n), or -1; *score set to its score. */
+static int32_t spm_lookup(const struct spm_state *st, const char *s, size_t n, float *score)
+{
+    if (st->reference) {
+        int32_t id = strmap_get(&st->t->by_text, s, n);
+        if (id >= 0)
+            *score = st->t->tok[id].score;
+        return id;
+    }
+    const struct spm_slot *e = spm_find(st->t, (const uint8_t *)s, n);
+    if (!e)
+        return -1;
+    *score = e->score;
+    return e->id;
+}
+
 static int spm_try_pair(struct spm_state *st, int32_t l, int32_t r)
 {
     if (l < 0 || r < 0)
         return 0;
     uint32_t size = st->len[l] + st->len[r];
-    int32_t id = strmap_get(&st->t->by_text, st->s + st->start[l], size);
+    float score;
+    int32_t id = spm_lookup(st, st->s + st->start[l], size, &score);
     if (id < 0)
         return 0;
-    return spm_push(st, (struct spm_bigram){.score = st->t->tok[id].score, .left = l, .right = r, .size = size});
+    return spm_push(st, (struct spm_bigram){.score = score, .left = l, .right = r, .size = size,
+                                            .id = id});
 }
 
 /* Tokenize s (spaces already escaped to U+2581) and append to out. */
@@ -570,17 +540,19 @@ static int spm_encode(const struct tokenizer *t, const char *s, size_t n, struct
         return -EINVAL;
     }
     if (n > st->cap) {
-        size_t c = n;
+        size_t c = HY_MAX(n, 64);
         free(st->start);
         free(st->len);
         free(st->prev);
         free(st->next);
+        free(st->id);
         st->start = malloc(c * sizeof *st->start);
         st->len = malloc(c * sizeof *st->len);
         st->prev = malloc(c * sizeof *st->prev);
         st->next = malloc(c * sizeof *st->next);
+        st->id = malloc(c * sizeof *st->id);
         st->cap = c;
-        if (!st->start || !st->len || !st->prev || !st->next) {
+        if (!st->start || !st->len || !st->prev || !st->next || !st->id) {
             st->cap = 0;
             return -ENOMEM;
         }
@@ -591,6 +563,7 @@ static int spm_encode(const struct tokenizer *t, const char *s, size_t n, struct
         size_t l = HY_MIN(utf8_len_lead((uint8_t)s[off]), n - off);
         st->start[ns] = (uint32_t)off;
         st->len[ns] = (uint32_t)l;
+        st->id[ns] = -1;
         st->prev[ns] = ns - 1;
         off += l;
         st->next[ns] = off == n ? -1 : ns + 1;
@@ -605,6 +578,7 @@ static int spm_encode(const struct tokenizer *t, const char *s, size_t n, struct
             continue;   /* one side was merged since */
         st->len[l] += st->len[r];
         st->len[r] = 0;
+        st->id[l] = b.id;
         st->next[l] = st->next[r];
         if (st->next[r] >= 0)
             st->prev[st->next[r]] = l;
@@ -612,7 +586,8 @@ static int spm_encode(const struct tokenizer *t, const char *s, size_t n, struct
             return -ENOMEM;
     }
     for (int32_t i = 0; i >= 0; i = st->next[i]) {
-        int32_t id = strmap_get(&t->by_text, s + st->start[i], st->len[i]);
+        float score;
+        int32_t id = st->id[i] >= 0 ? st->id[i] : spm_lookup(st, s + st->start[i], st->len[i], &score);
         if (id >= 0) {
             if (ivec_push(out, id))
                 return -ENOMEM;
@@ -636,6 +611,7 @@ static void spm_state_free(struct spm_state *st)
     free(st->len);
     free(st->prev);
     free(st->next);
+    free(st->id);
     free(st->heap);
     wcache_free(&st->cache);
 }
@@ -991,7 +967,7 @@ int tokenizer_encode_ex(const struct tokenizer *t, const char *text, size_t len,
     const uint8_t *s = (const uint8_t *)text;
     struct frags f = {0};
     struct ivec ids = {0};
-    struct spm_state spm = {0};
+    struct spm_state spm = {.reference = p->reference};
     struct bpe_state bpe = {0};
     char *esc = NULL;
     size_t esc_cap = 0;

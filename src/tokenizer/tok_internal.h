@@ -7,6 +7,8 @@
 #include "tokenizer/tokenizer.h"
 #include "util/strmap.h"
 
+#include <string.h>
+
 struct tok_entry {
     uint32_t text_off, text_len;     /* into tokenizer.text; the text is NUL-terminated */
     uint32_t piece_off, piece_len;   /* into tokenizer.pieces: the rendering with specials */
@@ -23,6 +25,16 @@ struct bpe_pairs {
     size_t cap, n;      /* cap a power of two, >= 2n */
 };
 #define BPE_PAIR_EMPTY UINT64_MAX
+
+/* SentencePiece's text -> token lookup, the one its merges make for every candidate pair:
+ * open addressing over the distinct token texts, each slot carrying what a merge needs, so
+ * that a miss reads slots alone and a hit one token text besides. */
+struct spm_slot {
+    uint32_t tag;                  /* the hash's high half, odd; 0: empty */
+    int32_t id;                    /* the token (of a repeated text, by_text's: the last) */
+    float score;                   /* its score */
+    uint32_t text_off, text_len;   /* its text, in tokenizer.text */
+};
 
 /* Special-token texts as a trie, to find every special token occurring in a text in one pass. */
 struct trie_node {
@@ -55,6 +67,8 @@ struct tokenizer {
     bool ignore_merges;             /* a whole word in the vocabulary is taken as it is */
 
     /* SentencePiece */
+    struct spm_slot *spm_index;     /* (spm_cap) a power of two, >= 2 n_vocab; NULL for BPE */
+    size_t spm_cap;
     int32_t spm_byte_tok[256];      /* <0xNN> token of each byte (or -1) */
     /* Where the text can be cut into pieces that are tokenized apart with the same ids. A
      * merge makes a token text, so it can span the boundary between bytes x and y only if
@@ -102,6 +116,78 @@ static inline int64_t bpe_pair_find(const struct bpe_pairs *p, int32_t l, int32_
         if (kk == BPE_PAIR_EMPTY)
             return -1;
         i = (i + 1) & mask;
+    }
+}
+
+/* ---- hashing and comparing short strings (vocabulary lookups, the word cache) ---- */
+
+static inline uint64_t tok_hash(const uint8_t *w, size_t n);
+static inline bool tok_bytes_eq(const uint8_t *a, const uint8_t *b, size_t n);
+
+static inline uint64_t tok_load64(const uint8_t *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+
+static inline uint32_t tok_load32(const uint8_t *p)
+{
+    uint32_t x;
+    memcpy(&x, p, 4);
+    return x;
+}
+
+/* The n < 8 bytes at p, zero-extended (little-endian order), by loads that stay inside them:
+ * a byte-wise copy into a word stalls the load that follows it. */
+static inline uint64_t tok_load_short(const uint8_t *p, size_t n)
+{
+    if (n >= 4)
+        return tok_load32(p) | (uint64_t)tok_load32(p + n - 4) << (8 * (n - 4));
+    if (n == 0)
+        return 0;
+    return p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) | (uint64_t)p[n - 1] << (8 * (n - 1));
+}
+
+static inline uint64_t tok_hash(const uint8_t *w, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        h = (h ^ tok_load64(w + i)) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    /* the rest: the last 8 bytes (overlapping) when there are that many */
+    uint64_t x = n >= 8 ? (i < n ? tok_load64(w + n - 8) : 0) : tok_load_short(w, n);
+    h = (h ^ x) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return h;
+}
+
+/* a[0..n) == b[0..n), for short strings (a call to memcmp costs more) */
+static inline bool tok_bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    if (n < 8)
+        return tok_load_short(a, n) == tok_load_short(b, n);
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if (tok_load64(a + i) != tok_load64(b + i))
+            return false;
+    return tok_load64(a + n - 8) == tok_load64(b + n - 8);   /* the last 8, overlapping */
+}
+
+/* The SentencePiece slot of the token text s[0..n), or NULL. */
+static inline const struct spm_slot *spm_find(const struct tokenizer *t, const uint8_t *s, size_t n)
+{
+    uint64_t h = tok_hash(s, n);
+    uint32_t tag = (uint32_t)(h >> 32) | 1;
+    size_t mask = t->spm_cap - 1;
+    for (size_t i = (size_t)(h >> 7) & mask;; i = (i + 1) & mask) {
+        const struct spm_slot *e = &t->spm_index[i];
+        if (e->tag == tag && e->text_len == n &&
+            tok_bytes_eq((const uint8_t *)t->text + e->text_off, s, n))
+            return e;
+        if (!e->tag)
+            return NULL;
     }
 }
 

@@ -663,6 +663,32 @@ static void set_strip_flags(struct tokenizer *t, const struct gguf *g)
 
 /* ---- load ---- */
 
+/* spm_index: each distinct token text once, with by_text's id (see spm_find). */
+static int build_spm_index(struct tokenizer *t)
+{
+    size_t cap = 16;
+    while (cap < (size_t)t->n_vocab * 2)
+        cap *= 2;
+    t->spm_index = calloc(cap, sizeof *t->spm_index);
+    if (!t->spm_index)
+        return -ENOMEM;
+    t->spm_cap = cap;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        const struct tok_entry *e = &t->tok[id];
+        const char *s = tok_text(t, id);
+        if (strmap_get(&t->by_text, s, e->text_len) != id)
+            continue;   /* a repeated text: by_text keeps another id */
+        uint64_t h = tok_hash((const uint8_t *)s, e->text_len);
+        size_t i = (size_t)(h >> 7) & (cap - 1);
+        while (t->spm_index[i].tag)
+            i = (i + 1) & (cap - 1);
+        t->spm_index[i] = (struct spm_slot){.tag = (uint32_t)(h >> 32) | 1, .id = id,
+                                            .score = e->score, .text_off = e->text_off,
+                                            .text_len = e->text_len};
+    }
+    return 0;
+}
+
 /* Where SentencePiece may cut the text (see tok_internal.h): every adjacent byte pair inside a
  * token text, and every byte that some token text has right before U+2581. All tokens count,
  * whatever their type, since llama.cpp's merges look texts up among all of them. */
@@ -777,6 +803,8 @@ int tokenizer_load(struct tokenizer **out, const struct gguf *g)
     set_strip_flags(t, g);
 
     build_spm_glue(t);
+    if (t->model == TOK_MODEL_SPM && (rc = build_spm_index(t)))
+        goto fail;
     for (int b = 0; b < 256; b++) {
         char hex[8];
         snprintf(hex, sizeof hex, "<0x%02X>", b);
@@ -817,6 +845,7 @@ void tokenizer_free(struct tokenizer *t)
     free(t->text);
     free(t->pieces);
     strmap_free(&t->by_text);
+    free(t->spm_index);
     free(t->pairs.key);
     free(t->pairs.rank);
     free(t->pairs.merged);
