@@ -257,6 +257,71 @@ static void test_swiglu(void)
     }
 }
 
+/* ---- MoE routing ------------------------------------------------------------------------ */
+
+struct idx_p {
+    int i;
+    double p;
+};
+
+static int cmp_idx_p(const void *a, const void *b)
+{
+    const struct idx_p *x = a, *y = b;
+    if (x->p != y->p)
+        return x->p > y->p ? -1 : 1;
+    return x->i - y->i;
+}
+
+/* op_moe_route against the definition in double with a full sort: the same experts in the
+ * same order, weights within a few ulps (plus the rounding of x - max, scaled by exp). Expert counts 2 .. 512, k up to 16, logits from
+ * flat to peaked, ties included (equal logits: the lower index first). */
+static void test_moe_route(void)
+{
+    static const int ns[] = {2, 8, 16, 60, 128, 512};
+    static const int ks[] = {1, 2, 4, 8, 16};
+    uint64_t rng = 11;
+    float lg[512], w[16];
+    int sel[16];
+    struct idx_p ref[512];
+    for (size_t a = 0; a < HY_ARRAY_LEN(ns); a++)
+        for (size_t b = 0; b < HY_ARRAY_LEN(ks); b++) {
+            int n = ns[a], k = ks[b];
+            if (k > n)
+                continue;
+            for (int rep = 0; rep < 6; rep++) {
+                float spread = rep < 2 ? 0.1f : rep < 4 ? 3.0f : 30.0f;
+                for (int i = 0; i < n; i++)
+                    lg[i] = spread * test_randn(&rng);
+                if (rep % 2)
+                    lg[n - 1] = lg[0]; /* a tie */
+                for (int norm = 0; norm < 2; norm++) {
+                    op_moe_route(lg, n, k, norm, sel, w);
+                    double mx = -INFINITY, sum = 0, wsum = 0;
+                    for (int i = 0; i < n; i++)
+                        mx = fmax(mx, lg[i]);
+                    for (int i = 0; i < n; i++)
+                        sum += exp((double)lg[i] - mx);
+                    for (int i = 0; i < n; i++)
+                        ref[i] = (struct idx_p){i, exp((double)lg[i] - mx) / sum};
+                    qsort(ref, (size_t)n, sizeof *ref, cmp_idx_p);
+                    for (int r = 0; r < k; r++)
+                        wsum += ref[r].p;
+                    for (int r = 0; r < k; r++) {
+                        double want = norm ? ref[r].p / fmax(wsum, 6.103515625e-5) : ref[r].p;
+                        /* x - max rounds by |x - max| u, which exp turns into a relative
+                         * error; below the normal floats, underflow */
+                        double tol = (8 + fabs((double)lg[ref[r].i] - mx)) * U_F32 * want + 0x1p-126;
+                        bool ok = sel[r] == ref[r].i && fabs(w[r] - want) <= tol;
+                        CHECKF(ok, "n=%d k=%d rep=%d norm=%d rank %d: expert %d weight %.9g, want %d %.9g",
+                               n, k, rep, norm, r, sel[r], w[r], ref[r].i, want);
+                        if (!ok)
+                            return;
+                    }
+                }
+            }
+        }
+}
+
 /* ---- RoPE ------------------------------------------------------------------------------- */
 
 struct rope_case {
@@ -648,6 +713,7 @@ int main(int argc, char **argv)
     RUN(test_f16_helpers_levels);
     RUN(test_rmsnorm);
     RUN(test_swiglu);
+    RUN(test_moe_route);
     RUN(test_rope);
     RUN(test_attention_one_key);
     RUN(test_attention_exact);

@@ -221,6 +221,42 @@ void op_swiglu(float *out, const float *gate, const float *up, int n)
     }
 }
 
+void op_moe_route(const float *logits, int n, int k, bool norm, int *sel, float *w)
+{
+    /* softmax as ggml's CPU backend: exponentials in float, their sum in double, one
+     * scale factor */
+    float mx = -INFINITY, p[MOE_ROUTE_MAX];
+    for (int i = 0; i < n; i++)
+        mx = fmaxf(mx, logits[i]);
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        p[i] = expf(logits[i] - mx);
+        sum += (double)p[i];
+    }
+    float scale = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++)
+        p[i] *= scale;
+    /* the k largest, largest first; on a tie the lower index */
+    bool taken[MOE_ROUTE_MAX] = {0};
+    for (int r = 0; r < k; r++) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (!taken[i] && (best < 0 || p[i] > p[best]))
+                best = i;
+        taken[best] = true;
+        sel[r] = best;
+        w[r] = p[best];
+    }
+    if (!norm)
+        return;
+    double ws = 0;
+    for (int r = 0; r < k; r++)
+        ws += (double)w[r];
+    float d = fmaxf((float)ws, 6.103515625e-5f); /* llama.cpp clamps to the smallest F16 */
+    for (int r = 0; r < k; r++)
+        w[r] /= d;
+}
+
 int op_get_row(const struct wmat *w, int64_t row, float *y)
 {
     const struct quant_kernels *k = quant_kernels(w->type);

@@ -15,6 +15,7 @@
 #include "ops/tpool.h"
 #include "quant/blocks.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -92,6 +93,13 @@ struct attn_args {
     float scale;
 };
 void op_attention(struct tpool *tp, const struct attn_args *a);
+
+/* Mixture-of-experts routing of one token, as llama.cpp computes it: a softmax over the
+ * n router logits (n <= MOE_ROUTE_MAX), the k largest probabilities chosen, largest first
+ * (the router rank; ties to the lower index), and those k as the experts' weights, divided
+ * by their sum when norm. sel: (k) expert indices, w: (k) weights. */
+#define MOE_ROUTE_MAX 512
+void op_moe_route(const float *logits, int n, int k, bool norm, int *sel, float *w);
 
 /* Dequantize row `row` of w into y (n_in floats). */
 int op_get_row(const struct wmat *w, int64_t row, float *y);
