@@ -162,8 +162,11 @@ int hparams_load(struct hparams *hp, const struct gguf *g)
         hp->head_dim_v = hp->head_dim_k;
     if (!hp->n_rot)
         hp->n_rot = hp->head_dim_k;
-    if (!hp->n_ff_exp)
-        hp->n_ff_exp = hp->n_ff;
+    bool qwen_moe = hp->arch == HY_ARCH_QWEN2MOE || hp->arch == HY_ARCH_QWEN3MOE;
+    if (!hp->n_ff_exp) /* as llama.cpp defaults it */
+        hp->n_ff_exp = qwen_moe && hp->n_expert_used ? hp->n_ff / hp->n_expert_used : hp->n_ff;
+    if (!hp->n_ff_shexp && hp->arch == HY_ARCH_QWEN2MOE)
+        hp->n_ff_shexp = hp->n_ff; /* as llama.cpp: the shared expert is n_ff wide */
     if (hp->n_expert)
         hp->expert_weights_norm = hp->arch != HY_ARCH_QWEN2MOE;
     bool norm;

@@ -1,7 +1,9 @@
-/* The forward pass of the llama family (llama, qwen2, qwen3): a batch of tokens through
- * every layer, prompt and decode alike (a prompt is the same code with n > 1: its matrix
- * products are matrix-matrix). The architectures differ only in q/k/v biases (qwen2),
- * per-head q/k RMSNorm (qwen3) and the rope pairing (neox for qwen).
+/* The forward pass of the llama family (llama, qwen2, qwen3, and with experts Mixtral,
+ * qwen2moe, qwen3moe): a batch of tokens through every layer, prompt and decode alike (a
+ * prompt is the same code with n > 1: its matrix products are matrix-matrix). The
+ * architectures differ in q/k/v biases (qwen2*), per-head q/k RMSNorm (qwen3*), the rope
+ * pairing (neox for qwen), and the FFN: dense, or routed experts (plus qwen2moe's shared
+ * expert), computed as llama.cpp's build_moe_ffn does.
  *
  * Matrix products go through mm_w(), which takes resident weights from memory and
  * streamed ones (the plan's disk tier) chunk by chunk from the streamer, so this file
@@ -28,6 +30,7 @@ struct fwd {
     fp16_t *kc, *vc;      /* this layer's KV cache */
     int n_out;             /* rows that need logits */
     int out0;              /* first of them */
+    int64_t ff;            /* width of the FFN being computed (dense or shared expert) */
 };
 
 /* A product of one weight tensor with a block's input. */
@@ -88,7 +91,14 @@ static int mm_w(struct fwd *f, const float *x, int64_t ldx, const struct mmw *w,
  * share their input. This table is the one place the order is written: the streamer's
  * units are numbered from it (forward_weight_order), and layer_forward runs group by
  * group. A pass that strays from it shows up as out-of-schedule acquires. */
-enum { MM_QKV, MM_O, MM_GATE_UP, MM_DOWN, MM_N_GROUPS };
+/* A layer has either the dense FFN groups or the MoE ones (the others' tensors are NULL,
+ * and skipped). MM_EXPERTS is not a product with the whole tensors: each expert's three
+ * slices are one streaming unit, read only when the router's choice names it (a hint),
+ * and computed in the order of the hints. */
+enum {
+    MM_QKV, MM_O, MM_GATE_UP, MM_DOWN,
+    MM_ROUTER, MM_EXPERTS, MM_SHEXP_GATE_UP, MM_SHEXP_DOWN, MM_N_GROUPS
+};
 static const struct {
     uint8_t w[3];
     uint8_t n;
@@ -97,6 +107,10 @@ static const struct {
     [MM_O] = {{W_O}, 1},
     [MM_GATE_UP] = {{W_GATE, W_UP}, 2},
     [MM_DOWN] = {{W_DOWN}, 1},
+    [MM_ROUTER] = {{W_ROUTER}, 1},
+    [MM_EXPERTS] = {{W_GATE_EXPS, W_UP_EXPS, W_DOWN_EXPS}, 3},
+    [MM_SHEXP_GATE_UP] = {{W_GATE_SHEXP, W_UP_SHEXP, W_SHEXP_INP}, 3},
+    [MM_SHEXP_DOWN] = {{W_DOWN_SHEXP}, 1},
 };
 
 struct tensor *layer_weight(const struct layer *L, enum wstep w)
@@ -109,6 +123,14 @@ struct tensor *layer_weight(const struct layer *L, enum wstep w)
     case W_GATE: return L->ffn_gate;
     case W_UP: return L->ffn_up;
     case W_DOWN: return L->ffn_down;
+    case W_ROUTER: return L->gate_inp;
+    case W_GATE_EXPS: return L->gate_exps;
+    case W_UP_EXPS: return L->up_exps;
+    case W_DOWN_EXPS: return L->down_exps;
+    case W_GATE_SHEXP: return L->gate_shexp;
+    case W_UP_SHEXP: return L->up_shexp;
+    case W_SHEXP_INP: return L->gate_inp_shexp;
+    case W_DOWN_SHEXP: return L->down_shexp;
     default: return NULL;
     }
 }
@@ -230,7 +252,7 @@ static void step_ffn_norm(struct fwd *f, int t)
 
 static void step_swiglu(struct fwd *f, int t)
 {
-    int64_t ff = f->hp->n_ff;
+    int64_t ff = f->ff;
     op_swiglu(row(f->s->hb, t, ff), row(f->s->hb, t, ff), row(f->s->hb2, t, ff), (int)ff);
 }
 
@@ -247,6 +269,182 @@ static void step_out_norm(struct fwd *f, int t)
     const struct hparams *hp = f->hp;
     op_rmsnorm(row(f->s->xb, t - f->out0, hp->n_embd), row(f->s->x, t, hp->n_embd),
                f->m->output_norm->data, (int)hp->n_embd, hp->norm_eps);
+}
+
+/* ---- mixture of experts ---- */
+
+static void step_route(struct fwd *f, int t)
+{
+    const struct hparams *hp = f->hp;
+    hy_session *s = f->s;
+    int k = (int)hp->n_expert_used;
+    op_moe_route(row(s->router, t, hp->n_expert), (int)hp->n_expert, k, hp->expert_weights_norm,
+                 s->sel + (int64_t)t * k, s->selw + (int64_t)t * k);
+}
+
+/* The batch's token-rank pairs p = t * k + r grouped by expert (a counting sort, tokens in
+ * order within an expert): expert e's pairs are pairs[first[e] .. first[e + 1]). used[]
+ * lists the experts chosen, by first use (token by token, in router rank: for one token,
+ * the router's order). Returns how many. */
+static int group_by_expert(struct fwd *f)
+{
+    hy_session *s = f->s;
+    int X = (int)f->hp->n_expert, np = f->n * (int)f->hp->n_expert_used, n_used = 0;
+    memset(s->first, 0, sizeof *s->first * (size_t)(X + 1));
+    for (int p = 0; p < np; p++)
+        if (s->first[s->sel[p] + 1]++ == 0)
+            s->used[n_used++] = s->sel[p];
+    for (int e = 0; e < X; e++)
+        s->first[e + 1] += s->first[e];
+    /* place each pair, first[] moving one expert along as it fills, then shifted back */
+    for (int p = 0; p < np; p++)
+        s->pairs[s->first[s->sel[p]]++] = p;
+    for (int e = X; e > 0; e--)
+        s->first[e] = s->first[e - 1];
+    s->first[0] = 0;
+    return n_used;
+}
+
+static inline struct wmat slice_wmat(const struct tensor *t, const uint8_t *p)
+{
+    struct wmat w = {.type = t->type, .data = p, .n_in = t->ne[0], .n_out = t->ne[1],
+                     .row_bytes = t->row_bytes};
+    return w;
+}
+
+/* Expert e on all of its tokens at once (its weights used once per batch): gather their
+ * inputs, gate and up, SwiGLU, down, and each output row times the token's router weight
+ * into its (token, rank) row of s->moe. w: the expert's gate, up and down slices. */
+static int expert_run(struct fwd *f, int e, const uint8_t *const w[X_PARTS])
+{
+    hy_session *s = f->s;
+    const struct layer *L = f->L;
+    int64_t E = f->hp->n_embd, F = f->hp->n_ff_exp;
+    int k = (int)f->hp->n_expert_used, n = s->first[e + 1] - s->first[e];
+    const int *pairs = s->pairs + s->first[e];
+    for (int i = 0; i < n; i++)
+        memcpy(row(s->xe, i, E), row(s->xb, pairs[i] / k, E), sizeof(float) * (size_t)E);
+    uint32_t types[2] = {L->gate_exps->type, L->up_exps->type};
+    struct mm_prep p;
+    int rc = op_matmul_prepare(s->tp, &s->mm, s->xe, E, n, E, types, 2, &p);
+    struct mm_out gu[2] = {{s->hb, F, slice_wmat(L->gate_exps, w[X_GATE])},
+                           {s->hb2, F, slice_wmat(L->up_exps, w[X_UP])}};
+    if (rc || (rc = op_matmul_run(s->tp, &p, gu, 2)))
+        return rc;
+    for (int i = 0; i < n; i++)
+        op_swiglu(row(s->hb, i, F), row(s->hb, i, F), row(s->hb2, i, F), (int)F);
+    struct mm_out d = {s->ye, E, slice_wmat(L->down_exps, w[X_DOWN])};
+    if ((rc = op_matmul_prepare(s->tp, &s->mm, s->hb, F, n, F, &L->down_exps->type, 1, &p)) ||
+        (rc = op_matmul_run(s->tp, &p, &d, 1)))
+        return rc;
+    for (int i = 0; i < n; i++) {
+        float wt = s->selw[pairs[i]], *dst = row(s->moe, pairs[i], E);
+        const float *y = row(s->ye, i, E);
+        for (int64_t j = 0; j < E; j++)
+            dst[j] = y[j] * wt;
+    }
+    return 0;
+}
+
+/* The routed experts' outputs summed in router rank order, as llama.cpp adds them: the
+ * result does not depend on the order the experts were computed in. */
+static void step_moe_sum(struct fwd *f, int t)
+{
+    int64_t E = f->hp->n_embd;
+    int k = (int)f->hp->n_expert_used;
+    float *o = row(f->s->xb2, t, E);
+    memcpy(o, row(f->s->moe, (int64_t)t * k, E), sizeof(float) * (size_t)E);
+    for (int r = 1; r < k; r++) {
+        const float *y = row(f->s->moe, (int64_t)t * k + r, E);
+        for (int64_t j = 0; j < E; j++)
+            o[j] += y[j];
+    }
+}
+
+/* qwen2moe's shared expert, added behind its gate: sigmoid, computed as llama.cpp does
+ * (silu(x) / x). */
+static void step_shexp_add(struct fwd *f, int t)
+{
+    int64_t E = f->hp->n_embd;
+    float x = f->s->shgate[t];
+    float g = x == 0 ? 0.5f : x / (1.0f + expf(-x)) / x;
+    float *o = row(f->s->xb2, t, E);
+    const float *y = row(f->s->ye, t, E);
+    for (int64_t j = 0; j < E; j++)
+        o[j] += y[j] * g;
+}
+
+static int shared_expert(struct fwd *f)
+{
+    hy_session *s = f->s;
+    int64_t E = f->hp->n_embd, F = f->hp->n_ff_shexp;
+    struct mm_dst gu[3] = {{s->hb, F}, {s->hb2, F}, {s->shgate, 1}};
+    int rc = mm_group(f, MM_SHEXP_GATE_UP, s->xb, E, gu);
+    if (rc)
+        return rc;
+    f->ff = F;
+    par_rows(f, step_swiglu, 0, f->n);
+    struct mm_dst d = {s->ye, E};
+    if ((rc = mm_group(f, MM_SHEXP_DOWN, s->hb, F, &d)))
+        return rc;
+    par_rows(f, step_shexp_add, 0, f->n);
+    return 0;
+}
+
+/* The MoE FFN of the current layer on s->xb into s->xb2: the router's top-k per token,
+ * then each chosen expert once for all its tokens. The streamed experts are named to the
+ * streamer first (read together while the experts in memory are computed), then computed
+ * in that order. */
+static int moe_ffn(struct fwd *f)
+{
+    hy_session *s = f->s;
+    const struct layer *L = f->L;
+    int64_t E = f->hp->n_embd;
+    struct mm_dst r = {s->router, f->hp->n_expert};
+    int rc = mm_group(f, MM_ROUTER, s->xb, E, &r);
+    if (rc)
+        return rc;
+    par_rows(f, step_route, 0, f->n);
+    int n_used = group_by_expert(f), units[MOE_MAX_EXPERTS], streamed[MOE_MAX_EXPERTS], n_st = 0;
+    for (int i = 0; i < n_used; i++)
+        if (L->experts[s->used[i]].unit >= 0) {
+            streamed[n_st] = s->used[i];
+            units[n_st++] = L->experts[s->used[i]].unit;
+        }
+    if (n_st && (rc = stream_hint(f->m->stream, units, n_st)))
+        return rc;
+    for (int i = 0; i < n_used; i++) {
+        const struct expert *x = &L->experts[s->used[i]];
+        if (x->unit < 0 && (rc = expert_run(f, s->used[i], x->data)))
+            return rc;
+    }
+    for (int i = 0; i < n_st; i++) {
+        const struct expert *x = &L->experts[streamed[i]];
+        const uint8_t *base = stream_acquire(f->m->stream, x->unit);
+        if (!base)
+            return -EIO;
+        const uint8_t *w[X_PARTS] = {base + x->off[X_GATE], base + x->off[X_UP], base + x->off[X_DOWN]};
+        rc = expert_run(f, streamed[i], w);
+        stream_release(f->m->stream, x->unit);
+        if (rc)
+            return rc;
+    }
+    par_rows(f, step_moe_sum, 0, f->n);
+    return L->gate_shexp ? shared_expert(f) : 0;
+}
+
+static int dense_ffn(struct fwd *f)
+{
+    hy_session *s = f->s;
+    int64_t E = f->hp->n_embd, ff = f->hp->n_ff;
+    struct mm_dst gu[2] = {{s->hb, ff}, {s->hb2, ff}};
+    int rc = mm_group(f, MM_GATE_UP, s->xb, E, gu);
+    if (rc)
+        return rc;
+    f->ff = ff;
+    par_rows(f, step_swiglu, 0, f->n);
+    struct mm_dst d = {s->xb2, E};
+    return mm_group(f, MM_DOWN, s->hb, ff, &d);
 }
 
 /* ---- the pass ---- */
@@ -301,13 +499,7 @@ static int layer_forward(struct fwd *f)
     if ((rc = mm_group(f, MM_O, s->att, od, &o)))
         return rc;
     par_rows(f, step_ffn_norm, 0, n);
-    int64_t ff = hp->n_ff;
-    struct mm_dst gu[2] = {{s->hb, ff}, {s->hb2, ff}};
-    if ((rc = mm_group(f, MM_GATE_UP, s->xb, E, gu)))
-        return rc;
-    par_rows(f, step_swiglu, 0, n);
-    struct mm_dst d = {s->xb2, E};
-    if ((rc = mm_group(f, MM_DOWN, s->hb, ff, &d)))
+    if ((rc = f->L->gate_inp ? moe_ffn(f) : dense_ffn(f)))
         return rc;
     par_rows(f, step_residual, 0, n);
     return 0;

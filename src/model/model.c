@@ -49,17 +49,19 @@ static int bind(hy_model *m, struct tensor **out, int layer, const char *suffix,
         snprintf(name, sizeof name, "%s", suffix);
     struct tensor *t = find(m, name);
     *out = t;
-    if (ne0 <= 0) {
-        /* an expected size of 0 would accept any width: the buffers are sized by it */
-        set_error("tensor %s: the hyper-parameters give it no size", name);
-        return -EINVAL;
-    }
+    if (t)
+        t->layer = (int16_t)layer;
     if (!t) {
         if (required) {
             set_error("missing tensor %s", name);
             return -EINVAL;
         }
         return 0;
+    }
+    if (ne0 <= 0) {
+        /* an expected size of 0 would accept any width: the buffers are sized by it */
+        set_error("tensor %s: the hyper-parameters give it no size", name);
+        return -EINVAL;
     }
     int64_t want[4] = {ne0, ne1 ? ne1 : 1, ne2 ? ne2 : 1, 1};
     for (int d = 0; d < 4; d++)
@@ -82,6 +84,35 @@ static int bind(hy_model *m, struct tensor **out, int layer, const char *suffix,
     return 0;
 }
 
+/* The FFN of layer l: dense, or (when it has a router) experts as fused 3-D tensors plus,
+ * for qwen2moe, a shared expert behind a sigmoid gate. */
+static int bind_ffn(hy_model *m, int l)
+{
+    const struct hparams *hp = &m->hp;
+    struct layer *L = &m->layers[l];
+    int64_t E = hp->n_embd, X = hp->n_expert, fx = hp->n_ff_exp, fs = hp->n_ff_shexp;
+    int rc;
+    if (X && (rc = bind(m, &L->gate_inp, l, "ffn_gate_inp.weight", false, E, X, 0)))
+        return rc;
+    if (!L->gate_inp)
+        return (rc = bind(m, &L->ffn_gate, l, "ffn_gate.weight", true, E, hp->n_ff, 0)) ||
+               (rc = bind(m, &L->ffn_up, l, "ffn_up.weight", true, E, hp->n_ff, 0)) ||
+               (rc = bind(m, &L->ffn_down, l, "ffn_down.weight", true, hp->n_ff, E, 0)) ? rc : 0;
+    bool shared = hp->arch == HY_ARCH_QWEN2MOE;
+    if ((rc = bind(m, &L->gate_exps, l, "ffn_gate_exps.weight", true, E, fx, X)) ||
+        (rc = bind(m, &L->up_exps, l, "ffn_up_exps.weight", true, E, fx, X)) ||
+        (rc = bind(m, &L->down_exps, l, "ffn_down_exps.weight", true, fx, E, X)) ||
+        (rc = bind(m, &L->gate_inp_shexp, l, "ffn_gate_inp_shexp.weight", shared, E, 0, 0)) ||
+        (rc = bind(m, &L->gate_shexp, l, "ffn_gate_shexp.weight", shared, E, fs, 0)) ||
+        (rc = bind(m, &L->up_shexp, l, "ffn_up_shexp.weight", shared, E, fs, 0)) ||
+        (rc = bind(m, &L->down_shexp, l, "ffn_down_shexp.weight", shared, fs, E, 0)))
+        return rc;
+    L->gate_exps->xpart = X_GATE;
+    L->up_exps->xpart = X_UP;
+    L->down_exps->xpart = X_DOWN;
+    return 0;
+}
+
 static int bind_all(hy_model *m)
 {
     const struct hparams *hp = &m->hp;
@@ -90,11 +121,13 @@ static int bind_all(hy_model *m)
     int64_t od = (int64_t)hp->n_head * hp->head_dim_v;
     int rc;
     if (hp->arch == HY_ARCH_UNKNOWN) {
-        set_error("architecture '%s' is not supported (llama, qwen2, qwen3 are)", hp->arch_name);
+        set_error("architecture '%s' is not supported (llama, qwen2, qwen3, qwen2moe, qwen3moe are)",
+                  hp->arch_name);
         return -ENOTSUP;
     }
-    if (hp->n_expert) {
-        set_error("mixture-of-experts models (%u experts) are not supported yet", hp->n_expert);
+    if (hp->n_expert > MOE_MAX_EXPERTS || hp->n_expert_used > MOE_MAX_USED) {
+        set_error("%u experts, %u used per token: at most %d and %d are supported", hp->n_expert,
+               hp->n_expert_used, MOE_MAX_EXPERTS, MOE_MAX_USED);
         return -ENOTSUP;
     }
     if (hp->head_dim_k > 1024 || hp->head_dim_v > 1024) {
@@ -108,8 +141,8 @@ static int bind_all(hy_model *m)
         return rc;
     if (!m->output)
         m->output = m->tok_embd; /* tied embeddings */
-    bool bias = hp->arch == HY_ARCH_QWEN2;
-    bool qk_norm = hp->arch == HY_ARCH_QWEN3;
+    bool bias = hp->arch == HY_ARCH_QWEN2 || hp->arch == HY_ARCH_QWEN2MOE;
+    bool qk_norm = hp->arch == HY_ARCH_QWEN3 || hp->arch == HY_ARCH_QWEN3MOE;
     for (uint32_t l = 0; l < hp->n_layer; l++) {
         struct layer *L = &m->layers[l];
         int i = (int)l;
@@ -124,12 +157,10 @@ static int bind_all(hy_model *m)
             (rc = bind(m, &L->q_norm, i, "attn_q_norm.weight", qk_norm, hp->head_dim_k, 0, 0)) ||
             (rc = bind(m, &L->k_norm, i, "attn_k_norm.weight", qk_norm, hp->head_dim_k, 0, 0)) ||
             (rc = bind(m, &L->ffn_norm, i, "ffn_norm.weight", true, E, 0, 0)) ||
-            (rc = bind(m, &L->ffn_gate, i, "ffn_gate.weight", true, E, hp->n_ff, 0)) ||
-            (rc = bind(m, &L->ffn_up, i, "ffn_up.weight", true, E, hp->n_ff, 0)) ||
-            (rc = bind(m, &L->ffn_down, i, "ffn_down.weight", true, hp->n_ff, E, 0)))
+            (rc = bind_ffn(m, i)))
             return rc;
     }
-    return 0;
+    return experts_init(m);
 }
 
 static int tensors_init(hy_model *m)
@@ -153,6 +184,8 @@ static int tensors_init(hy_model *m)
         t->file_off = g->offset;
         t->row_bytes = (size_t)type_row_bytes(ti, g->ne[0]);
         t->unit = -1;
+        t->layer = -1;
+        t->xpart = -1;
         m->weight_bytes += g->nbytes;
     }
     return 0;
@@ -327,7 +360,7 @@ static int start_streamer(hy_model *m, const struct place_hooks *hooks)
         goto out;
     forward_weight_order(m, order, cap);
     for (int i = 0; i < cap; i++)
-        if (order[i]->tier == TIER_DISK)
+        if (order[i]->tier == TIER_DISK && order[i]->xpart < 0)
             order[n_order++] = order[i];
     if (hooks && hooks->reorder)
         hooks->reorder(m, order, n_order, hooks->user);
@@ -415,7 +448,7 @@ static int place_weights(hy_model *m, const struct place_hooks *hooks)
     if (rc)
         return rc;
     if (m->params.io == HY_IO_MMAP)
-        return map_file(m);
+        return (rc = map_file(m)) ? rc : experts_finish(m);
     const struct plan *pl = m->plan->pl;
     for (int i = 0; i < m->n_tensors; i++) {
         struct tensor *t = &m->tensors[i];
@@ -430,7 +463,9 @@ static int place_weights(hy_model *m, const struct place_hooks *hooks)
     if (!m->dfile && (rc = file_open_direct(&m->dfile, m->path)))
         return rc;
     /* the streamer first: its pool's size is part of the budget check before loading */
-    return (rc = start_streamer(m, hooks)) ? rc : load_arena(m);
+    if ((rc = start_streamer(m, hooks)) || (rc = load_arena(m)))
+        return rc;
+    return experts_finish(m);
 }
 
 static int load_rope_factors(hy_model *m)
@@ -461,6 +496,8 @@ static void unplace(hy_model *m)
     m->rope_factors = NULL;
     free(m->layers);
     m->layers = NULL;
+    free(m->experts);
+    m->experts = NULL;
     file_close(m->dfile);
     m->dfile = NULL;
     hy_plan_free(m->plan);
@@ -598,6 +635,7 @@ void hy_model_free(hy_model *m)
     free(m->rope_factors);
     tokenizer_free(m->tok);
     free(m->layers);
+    free(m->experts);
     free(m->tensors);
     hy_plan_free(m->plan);
     gguf_free(m->gguf);

@@ -33,6 +33,24 @@ struct tensor {
     int n_chunks;            /* streamed: its rows come in this many units, unit + c */
     int64_t chunk_rows;      /* rows per chunk (the last may have fewer) */
     uint8_t tier;            /* enum plan_tier */
+    int16_t layer;           /* the layer it belongs to, -1 for global tensors */
+    int8_t xpart;            /* a fused expert tensor: X_GATE, X_UP or X_DOWN; else -1 */
+};
+
+/* Mixture-of-experts limits: experts per layer, experts used per token. */
+#define MOE_MAX_EXPERTS 512
+#define MOE_MAX_USED 16
+
+/* The three parts of an expert, as they lie in the fused tensors ffn_{gate,up,down}_exps. */
+enum { X_GATE, X_UP, X_DOWN, X_PARTS };
+
+/* Expert e of a MoE layer: its gate, up and down slices, byte ranges of the three fused
+ * tensors (expert e's rows of each, viewed as 2-D: [e * ne1, (e + 1) * ne1)), held in
+ * memory or streamed together as one unit. */
+struct expert {
+    const uint8_t *data[X_PARTS]; /* the slices in memory; NULL when streamed */
+    int unit;                     /* the streaming unit holding all three, -1 in memory */
+    uint64_t off[X_PARTS];        /* streamed: where each slice lies in the unit's slot */
 };
 
 struct layer {
@@ -45,7 +63,8 @@ struct layer {
     struct tensor *gate_inp;                        /* MoE router (n_embd, n_expert) */
     struct tensor *gate_exps, *up_exps, *down_exps; /* (n_embd, n_ff_exp, n_expert) ... */
     struct tensor *gate_inp_shexp;                  /* qwen2moe shared-expert gate (n_embd) */
-    struct tensor *gate_shexp, *up_shexp, *down_shexp;
+    struct tensor *gate_shexp, *up_shexp, *down_shexp; /* (n_embd, n_ff_shexp) ... */
+    struct expert *experts;                         /* (n_expert) MoE layers, else NULL */
 };
 
 struct hy_model {
@@ -64,6 +83,7 @@ struct hy_model {
     struct tensor *tensors;        /* (n_tensors) in file order */
     struct tensor *tok_embd, *output_norm, *output, *rope_freqs;
     struct layer *layers;          /* (n_layer) */
+    struct expert *experts;        /* (n_layer, n_expert) slices of the fused expert tensors */
     float *rope_factors;           /* (n_rot / 2) dequantized rope_freqs, or NULL */
 
     struct hy_plan *plan;          /* NULL for vocab-only models */
@@ -79,8 +99,13 @@ struct hy_model {
     uint64_t weight_bytes;
 };
 
-/* The matrices of one layer, named for the weight schedule. */
-enum wstep { W_Q, W_K, W_V, W_O, W_GATE, W_UP, W_DOWN, W_N_STEPS };
+/* The matrices of one layer, named for the weight schedule: attention, the dense FFN,
+ * and a MoE layer's router, routed experts (fused) and shared expert (qwen2moe). */
+enum wstep {
+    W_Q, W_K, W_V, W_O, W_GATE, W_UP, W_DOWN,
+    W_ROUTER, W_GATE_EXPS, W_UP_EXPS, W_DOWN_EXPS,
+    W_GATE_SHEXP, W_UP_SHEXP, W_SHEXP_INP, W_DOWN_SHEXP, W_N_STEPS
+};
 struct tensor *layer_weight(const struct layer *L, enum wstep w);
 
 /* The weight schedule: every weight matrix in the order one forward pass multiplies by it
@@ -101,6 +126,19 @@ struct place_hooks {
 int model_place(hy_model *m, const struct hy_model_params *params, const struct place_hooks *hooks);
 int model_load_file(const char *path, const struct hy_model_params *params,
                     const struct place_hooks *hooks, hy_model **out);
+
+/* Bytes of one expert's slice of a fused expert tensor. */
+static inline uint64_t expert_slice_bytes(const struct tensor *t)
+{
+    return (uint64_t)t->ne[1] * t->row_bytes;
+}
+
+/* Placing experts (experts.c): the slices a layer's fused tensors hold, once binding
+ * found them; where each lives once the tensors are placed. */
+int experts_init(hy_model *m);
+/* After loading: point every expert of a fused tensor held whole into it, and check that
+ * each expert is in memory or streamed, all three parts alike. */
+int experts_finish(hy_model *m);
 
 /* A weight matrix view of t with its data pointer p. */
 static inline struct wmat tensor_wmat(const struct tensor *t, const void *p)

@@ -64,7 +64,8 @@ int hy_session_new(hy_model *m, const struct hy_session_params *p, hy_session **
     }
     size_t B = s->n_batch, L = hp->n_layer, C = s->n_ctx;
     size_t E = hp->n_embd, Q = (size_t)hp->n_head * hp->head_dim_k;
-    size_t O = (size_t)hp->n_head * hp->head_dim_v, F = hp->n_ff;
+    size_t O = (size_t)hp->n_head * hp->head_dim_v;
+    size_t F = HY_MAX(hp->n_ff, HY_MAX(hp->n_ff_exp, hp->n_ff_shexp));
     bool ok = true;
     s->k_cache = zalloc(L * C * (size_t)s->kv_dim_k * sizeof(fp16_t), &ok);
     s->v_cache = zalloc(L * C * (size_t)s->kv_dim_v * sizeof(fp16_t), &ok);
@@ -77,6 +78,19 @@ int hy_session_new(hy_model *m, const struct hy_session_params *p, hy_session **
     s->att = zalloc(B * O * sizeof(float), &ok);
     s->hb = zalloc(B * F * sizeof(float), &ok);
     s->hb2 = zalloc(B * F * sizeof(float), &ok);
+    if (hp->n_expert) {
+        size_t X = hp->n_expert, K = hp->n_expert_used;
+        s->router = zalloc(B * X * sizeof(float), &ok);
+        s->sel = zalloc(B * K * sizeof(int), &ok);
+        s->selw = zalloc(B * K * sizeof(float), &ok);
+        s->moe = zalloc(B * K * E * sizeof(float), &ok);
+        s->xe = zalloc(B * E * sizeof(float), &ok);
+        s->ye = zalloc(B * E * sizeof(float), &ok);
+        s->shgate = zalloc(B * sizeof(float), &ok);
+        s->pairs = zalloc(B * K * sizeof(int), &ok);
+        s->first = zalloc((X + 1) * sizeof(int), &ok);
+        s->used = zalloc(X * sizeof(int), &ok);
+    }
     s->rowbuf = zalloc(m->tok_embd->row_bytes, &ok);
     s->logits_cap = 1;
     s->logits = zalloc((size_t)hp->n_vocab * sizeof(float), &ok);
@@ -105,6 +119,16 @@ void hy_session_free(hy_session *s)
     free(s->att);
     free(s->hb);
     free(s->hb2);
+    free(s->router);
+    free(s->sel);
+    free(s->selw);
+    free(s->moe);
+    free(s->xe);
+    free(s->ye);
+    free(s->shgate);
+    free(s->pairs);
+    free(s->first);
+    free(s->used);
     free(s->rowbuf);
     free(s->logits);
     mm_scratch_free(&s->mm);

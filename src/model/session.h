@@ -26,8 +26,20 @@ struct hy_session {
     float *q;                /* (n_head * head_dim_k) */
     float *k, *v;            /* (kv_dim_k), (kv_dim_v) */
     float *att;              /* attention output (n_head * head_dim_v) */
-    float *hb, *hb2;         /* FFN hidden (n_ff) */
+    float *hb, *hb2;         /* FFN hidden (max of n_ff, n_ff_exp, n_ff_shexp) */
     struct mm_scratch mm;
+
+    /* mixture of experts (NULL for dense models) */
+    float *router;           /* router logits (n_batch, n_expert) */
+    int *sel;                /* chosen experts, in router rank (n_batch, n_expert_used) */
+    float *selw;             /* their weights (n_batch, n_expert_used) */
+    float *moe;              /* weighted expert outputs (n_batch, n_expert_used, n_embd) */
+    float *xe, *ye;          /* one expert's tokens: gathered input, output (n_batch, n_embd) */
+    float *shgate;           /* shared expert's gate logit (n_batch) */
+    int *pairs;              /* token-rank pairs t * n_expert_used + r, grouped by expert
+                                (n_batch * n_expert_used) */
+    int *first;              /* (n_expert + 1) where each expert's pairs start in pairs */
+    int *used;               /* (n_expert) the experts a batch uses, by first use */
 
     float *logits;           /* (n_logits, n_vocab) */
     uint8_t *rowbuf;         /* one embedding row read from disk */

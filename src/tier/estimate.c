@@ -70,6 +70,11 @@ uint64_t plan_compute_bytes(const struct hparams *hp, uint32_t n_ctx, uint32_t n
     /* f32 activations per token: residual, normed input, q, k, v, attention output,
      * gate and up (or one expert's), router logits */
     uint64_t act = n * (3ull * hp->n_embd + q + kv + o + 2 * ff + hp->n_expert) * 4;
+    /* experts: per token the k choices, weights and weighted outputs, one expert's tokens
+     * in and out, the shared expert's gate; per expert its place in the grouping */
+    if (hp->n_expert)
+        act += n * ((uint64_t)hp->n_expert_used * (hp->n_embd + 3) + 2ull * hp->n_embd + 1) * 4 +
+               (hp->n_expert + 1ull) * 8;
     /* activations quantized to the weights' partner type (at most ~1.1 bytes/value,
      * two buffers) */
     uint64_t quant = n * wide * 2 + n * 64;

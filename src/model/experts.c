@@ -1,0 +1,68 @@
+/* Experts of MoE layers as the runtime sees them: expert e of a layer is three byte ranges,
+ * its rows of the fused tensors ffn_{gate,up,down}_exps, held in memory or streamed as one
+ * unit. This file keeps that table (struct expert, model.h) and fills it from the
+ * placement.
+ *
+ * Not owned here: which experts are held (the plan), reading streamed ones (the
+ * streamer), computing with them (forward.c). */
+#include "model/model.h"
+#include "tier/plan.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+int experts_init(hy_model *m)
+{
+    const struct hparams *hp = &m->hp;
+    if (!hp->n_expert)
+        return 0;
+    m->experts = calloc((size_t)hp->n_layer * hp->n_expert, sizeof *m->experts);
+    if (!m->experts) {
+        set_error("out of memory");
+        return -ENOMEM;
+    }
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        struct layer *L = &m->layers[l];
+        struct expert *x = m->experts + (size_t)l * hp->n_expert;
+        for (uint32_t e = 0; e < hp->n_expert; e++)
+            x[e].unit = -1;
+        if (L->gate_inp)
+            L->experts = x;
+    }
+    return 0;
+}
+
+/* The fused tensor of part p of layer L. */
+static const struct tensor *part_tensor(const struct layer *L, int p)
+{
+    return p == X_GATE ? L->gate_exps : p == X_UP ? L->up_exps : L->down_exps;
+}
+
+int experts_finish(hy_model *m)
+{
+    const struct hparams *hp = &m->hp;
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        const struct layer *L = &m->layers[l];
+        if (!L->experts)
+            continue;
+        for (int p = 0; p < X_PARTS; p++) {
+            const struct tensor *t = part_tensor(L, p);
+            if (!t->data)
+                continue;
+            for (uint32_t e = 0; e < hp->n_expert; e++)
+                L->experts[e].data[p] = (const uint8_t *)t->data + e * expert_slice_bytes(t);
+        }
+        for (uint32_t e = 0; e < hp->n_expert; e++) {
+            const struct expert *x = &L->experts[e];
+            bool held = x->data[X_GATE] && x->data[X_UP] && x->data[X_DOWN];
+            bool none = !x->data[X_GATE] && !x->data[X_UP] && !x->data[X_DOWN];
+            if (!held && !(none && x->unit >= 0)) {
+                set_error("layer %u expert %u: its slices are neither in memory nor streamed "
+                          "(streaming experts is not supported yet)", l, e);
+                return -ENOTSUP;
+            }
+        }
+    }
+    return 0;
+}
