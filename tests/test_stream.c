@@ -254,6 +254,131 @@ static void test_schedule(void)
     file_close(f);
 }
 
+static uint64_t bytes_read(struct streamer *s)
+{
+    struct stream_stats st;
+    stream_get_stats(s, &st);
+    return st.bytes;
+}
+
+/* The bytes read once the I/O thread has been idle for 20 ms (reads ahead done). */
+static uint64_t settle(struct streamer *s)
+{
+    uint64_t b = bytes_read(s);
+    for (int i = 0; i < 200; i++) {
+        usleep(20000);
+        uint64_t c = bytes_read(s);
+        if (c == b)
+            break;
+        b = c;
+    }
+    return b;
+}
+
+/* Bytes of unit u in the file. */
+static uint64_t unit_len(const struct stream_tensor *t, int n, int u)
+{
+    uint64_t b = 0;
+    for (int i = 0; i < n; i++)
+        b += t[i].unit == u ? t[i].len : 0;
+    return b;
+}
+
+/* Visit 0, the hinted units h (k of them), then 4: one pass over the five units with units
+ * 1..3 read on hint. */
+static void hinted_pass(struct streamer *s, const struct stream_tensor *t, int n, const int *h, int k)
+{
+    CHECK(visit(s, t, n, 0));
+    CHECK(stream_hint(s, h, k) == 0);
+    for (int i = 0; i < k; i++)
+        CHECKF(visit(s, t, n, h[i]), "hinted unit %d", h[i]);
+    CHECK(visit(s, t, n, 4));
+}
+
+/* Units read on hint with slots of their own (experts): a hint reads all its units at
+ * once, before any is acquired; the slots keep units across hints, the least recently
+ * used leaving first; a streamer of hinted units only needs no other slots, and follows
+ * hints naming more units than it has slots. */
+static void test_hint_slots(void)
+{
+    struct file *f;
+    CHECK(file_open_direct(&f, g_path) == 0);
+    struct stream_tensor t[32];
+    int n = make_tensors(t);
+    for (int i = 0; i < n; i++)
+        t[i].on_hint = t[i].unit >= 1 && t[i].unit <= 3;
+    struct stream_params p = stream_default_params();
+    p.n_slots = 2;
+    p.prefetch_depth = 1;
+    p.n_hint_slots = 3;
+    struct streamer *s;
+    CHECK(stream_new_file(&s, f, t, n, &p) == 0);
+    if (!s)
+        return;
+    CHECK(visit(s, t, n, 0));
+    uint64_t b0 = settle(s);
+    int h[] = {3, 1, 2};
+    CHECK(stream_hint(s, h, 3) == 0);
+    /* the three are read without being asked for */
+    uint64_t want = unit_len(t, n, 1) + unit_len(t, n, 2) + unit_len(t, n, 3);
+    for (int i = 0; i < 2000 && bytes_read(s) - b0 < want; i++)
+        usleep(1000);
+    CHECKF(bytes_read(s) - b0 >= want, "%llu of %llu hinted bytes read ahead",
+           (unsigned long long)(bytes_read(s) - b0), (unsigned long long)want);
+    struct stream_stats st;
+    stream_get_stats(s, &st);
+    uint64_t demand0 = st.n_demand;
+    for (int i = 0; i < 3; i++)
+        CHECK(visit(s, t, n, h[i]));
+    stream_get_stats(s, &st);
+    CHECK_EQ(st.n_demand, demand0);
+    CHECK(visit(s, t, n, 4));
+    /* hinted again: all three are still held, nothing is read (the schedule's 0 and 4
+     * keep their two slots) */
+    CHECK(visit(s, t, n, 0));
+    uint64_t b1 = settle(s);
+    hinted_pass(s, t, n, h, 3);
+    CHECK_EQ(settle(s), b1);
+    CHECKF(out_of_schedule(s) == 0, "%llu out of schedule", (unsigned long long)out_of_schedule(s));
+    stream_free(s);
+
+    /* two hint slots for three units: the least recently used one leaves */
+    p.n_hint_slots = 2;
+    CHECK(stream_new_file(&s, f, t, n, &p) == 0);
+    int h12[] = {1, 2}, h3[] = {3}, h2[] = {2}, h1[] = {1};
+    hinted_pass(s, t, n, h12, 2);
+    hinted_pass(s, t, n, h12, 2);
+    uint64_t b2 = settle(s);
+    hinted_pass(s, t, n, h3, 1);  /* 1 was used before 2: 3 takes its slot */
+    uint64_t b3 = settle(s);
+    /* reads are widened to the device's blocks: a little more than unit 3, less than
+     * unit 3 and another */
+    CHECKF(b3 - b2 >= unit_len(t, n, 3) && b3 - b2 < unit_len(t, n, 3) + unit_len(t, n, 1),
+           "%llu bytes read for unit 3", (unsigned long long)(b3 - b2));
+    hinted_pass(s, t, n, h2, 1);  /* still held */
+    CHECK_EQ(settle(s), b3);
+    hinted_pass(s, t, n, h1, 1);  /* read again */
+    CHECK(settle(s) - b3 >= unit_len(t, n, 1));
+    CHECKF(out_of_schedule(s) == 0, "%llu out of schedule", (unsigned long long)out_of_schedule(s));
+    stream_free(s);
+
+    /* only hinted units, two slots, hints of three units */
+    for (int i = 0; i < n; i++)
+        t[i].on_hint = true;
+    p.n_slots = 0;
+    CHECK(stream_new_file(&s, f, t, n, &p) == 0);
+    CHECK(s && stream_slot_bytes(s) == 0 && stream_pool_bytes(s) > 0);
+    for (int c = 0; s && c < 5; c++) {
+        int g[] = {4, c % 4, c % 4 == 2 ? 1 : 2};
+        CHECK(stream_hint(s, g, 3) == 0);
+        for (int i = 0; i < 3; i++)
+            CHECKF(visit(s, t, n, g[i]), "pass %d unit %d", c, g[i]);
+    }
+    CHECKF(s && out_of_schedule(s) == 0, "%llu out of schedule", (unsigned long long)out_of_schedule(s));
+    stream_free(s);
+    file_close(f);
+}
+
 int main(void)
 {
     if (make_file()) {
@@ -262,6 +387,7 @@ int main(void)
     }
     RUN(test_cycles);
     RUN(test_schedule);
+    RUN(test_hint_slots);
     RUN(test_short_reads);
     RUN(test_failing_read);
     RUN(test_truncated);

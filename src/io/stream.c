@@ -16,7 +16,10 @@
 #define STREAM_GAP_MAX (256u << 10)
 #define STREAM_MAX_EXT 16
 #define STREAM_REAP 64
-#define STREAM_MAX_HINT 64
+#define STREAM_MAX_HINT 512
+/* Victim keys (pick_slot): a unit read on hint that no pending hint names is needed at an
+ * unknown time, after everything the hints and the schedule foresee. */
+#define KEY_UNKNOWN ((int64_t)1 << 40)
 
 enum unit_state { U_IDLE = 0, U_INFLIGHT, U_READY, U_FAILED };
 
@@ -35,6 +38,8 @@ struct sunit {
     int pending;              /* requests not yet completed */
     int pins;                 /* acquires not yet released */
     bool on_hint;             /* read only when a hint names it */
+    int hint_at;              /* its place in the pending hints, -1 when none names it */
+    uint64_t last_use;        /* tick of its last acquire (least recently used goes first) */
     int err;
     char errmsg[256];
 };
@@ -44,6 +49,10 @@ struct sslot {
     int unit;                 /* -1 when empty */
 };
 
+/* The slots are two classes: [0, n_slots) for the schedule's units, then n_hint_slots for
+ * units read on hint (a layer's experts), so neither evicts the other. With no hint slots
+ * both kinds share the first class. */
+
 struct streamer {
     struct file *f;
     bool own_file;
@@ -51,9 +60,10 @@ struct streamer {
     struct stream_params p;
     struct sunit *u;
     int n_units;
-    struct sslot *slots;
+    struct sslot *slots;      /* (n_slots + n_hint_slots) */
     uint8_t *pool;
     uint64_t slot_bytes, pool_bytes;
+    uint64_t hint_slot_bytes; /* bytes of a hint slot */
 
     pthread_t io;
     bool io_started;
@@ -64,6 +74,7 @@ struct streamer {
     int cursor;               /* the unit the forward pass is at (its last acquire), -1 */
     int hint[STREAM_MAX_HINT];/* units named by the last stream_hint ... */
     int n_hint, hint_head;    /* ... and the first of them not yet acquired */
+    uint64_t tick;            /* acquires so far (the clock of last_use) */
     int demand;               /* unit compute waits for, -1 */
     int fatal;                /* the read queue failed: nothing streams any more */
     char fatal_msg[256];
@@ -107,8 +118,10 @@ static int layout(struct streamer *s, struct stream_tensor *t, int n_t)
         set_error("out of memory");
         return -ENOMEM;
     }
-    for (int i = 0; i < n_units; i++)
+    for (int i = 0; i < n_units; i++) {
         s->u[i].slot = -1;
+        s->u[i].hint_at = -1;
+    }
     for (int i = 0; i < n_t; i++)
         order[i] = &t[i];
     qsort(order, (size_t)n_t, sizeof *order, cmp_tensor_off);
@@ -150,7 +163,10 @@ static int layout(struct streamer *s, struct stream_tensor *t, int n_t)
             off += x->span.len;
         }
         u->bytes = off;
-        s->slot_bytes = HY_MAX(s->slot_bytes, off);
+        if (u->on_hint && s->p.n_hint_slots)
+            s->hint_slot_bytes = HY_MAX(s->hint_slot_bytes, off);
+        else
+            s->slot_bytes = HY_MAX(s->slot_bytes, off);
     }
     /* each tensor's place in its unit's slot */
     for (int i = 0; i < n_t; i++) {
@@ -186,13 +202,32 @@ static int next_scheduled(const struct streamer *s, int u)
     return -1;
 }
 
-/* A slot for unit u, or -1: empty first, else the one whose unit is needed furthest in
- * the future (and later than u), never one in use, being read or waited for. */
-static int pick_slot(struct streamer *s, int u)
+/* How far in the future unit v is needed (larger: later): the pending hints first, in
+ * their order, then the schedule by its cyclic distance from the cursor (the unit just
+ * used: only after a whole cycle); a unit read on hint that no pending hint names at an
+ * unknown time after all of those, the least recently used the furthest. */
+static int64_t need_key(const struct streamer *s, int v)
 {
-    int best = -1, best_d = -1;
-    int du = cycle_dist(s, s->cursor, u);
-    for (int i = 0; i < s->p.n_slots; i++) {
+    const struct sunit *x = &s->u[v];
+    if (x->hint_at >= 0)
+        return x->hint_at - s->hint_head;
+    if (x->on_hint)
+        return KEY_UNKNOWN + (int64_t)(s->tick - x->last_use);
+    int d = v == s->cursor ? s->n_units : cycle_dist(s, s->cursor, v);
+    return (s->n_hint - s->hint_head) + d;
+}
+
+/* A slot of unit u's class for it, or -1: empty first, else the one whose unit is needed
+ * furthest in the future (and later than u; for a demand read, any), never one in use,
+ * being read or waited for. */
+static int pick_slot(struct streamer *s, int u, bool demand)
+{
+    bool hint_class = s->u[u].on_hint && s->p.n_hint_slots > 0;
+    int lo = hint_class ? s->p.n_slots : 0;
+    int hi = hint_class ? s->p.n_slots + s->p.n_hint_slots : s->p.n_slots;
+    int best = -1;
+    int64_t best_k = -1, ku = demand ? -1 : need_key(s, u);
+    for (int i = lo; i < hi; i++) {
         int v = s->slots[i].unit;
         if (v < 0)
             return i;
@@ -201,12 +236,10 @@ static int pick_slot(struct streamer *s, int u)
          * and evicting it as soon as it arrives would read it again, forever */
         if (x->pins || x->st == U_INFLIGHT || v == s->demand)
             continue;
-        int d = cycle_dist(s, s->cursor, v);
-        if (v == s->cursor)
-            d = s->n_units; /* just used: needed again only after a whole cycle */
-        if (d > du && d > best_d) {
+        int64_t k = need_key(s, v);
+        if (k > ku && k > best_k) {
             best = i;
-            best_d = d;
+            best_k = k;
         }
     }
     return best;
@@ -215,7 +248,7 @@ static int pick_slot(struct streamer *s, int u)
 static int issue(struct streamer *s, int ui, enum ioq_prio prio)
 {
     struct sunit *u = &s->u[ui];
-    int slot = pick_slot(s, ui);
+    int slot = pick_slot(s, ui, prio == IOQ_DEMAND);
     if (slot < 0)
         return -EBUSY;
     if (s->slots[slot].unit >= 0) {
@@ -279,15 +312,20 @@ static void complete(struct streamer *s, const struct ioq_cqe *c)
 }
 
 /* Read ahead what comes after the cursor: the hinted units not yet acquired, then the
- * schedule, prefetch_depth units in all (and never the whole cycle). */
+ * schedule, prefetch_depth units in all (and never the whole cycle). Hinted units with
+ * slots of their own are all read at once, as far as those slots allow (a layer's missing
+ * experts in flight together), and leave the depth to the schedule. */
 static void prefetch(struct streamer *s)
 {
-    int k = 0, limit = HY_MIN(s->p.prefetch_depth, s->n_units - 1);
-    for (int h = s->hint_head; h < s->n_hint && k < limit; h++, k++) {
+    int limit = HY_MIN(s->p.prefetch_depth, s->n_units - 1);
+    int pending = s->n_hint - s->hint_head;
+    int n_h = s->p.n_hint_slots ? pending : HY_MIN(pending, limit);
+    for (int h = s->hint_head; h < s->hint_head + n_h; h++) {
         int v = s->hint[h];
         if (s->u[v].st == U_IDLE && issue(s, v, IOQ_PREFETCH) == -EBUSY)
-            return;
+            break;
     }
+    int k = s->p.n_hint_slots ? 0 : n_h;
     for (int v = next_scheduled(s, s->cursor); v >= 0 && k < limit; v = next_scheduled(s, v), k++)
         if (s->u[v].st == U_IDLE && issue(s, v, IOQ_PREFETCH) == -EBUSY)
             return;
@@ -331,9 +369,7 @@ static void *io_main(void *arg)
 static int stream_init(struct streamer *s, struct stream_tensor *t, int n_t, const struct stream_params *p)
 {
     s->p = p ? *p : stream_default_params();
-    if (s->p.n_slots < 2)
-        s->p.n_slots = 2;
-    s->p.prefetch_depth = HY_MAX(0, HY_MIN(s->p.prefetch_depth, s->p.n_slots - 1));
+    s->p.n_hint_slots = HY_MAX(s->p.n_hint_slots, 0);
     if (!s->p.chunk_bytes)
         s->p.chunk_bytes = 4u << 20;
     uint32_t align = s->f->align ? s->f->align : 1;
@@ -343,24 +379,38 @@ static int stream_init(struct streamer *s, struct stream_tensor *t, int n_t, con
     int rc = layout(s, t, n_t);
     if (rc)
         return rc;
-    if (s->p.max_slot_bytes && s->slot_bytes > s->p.max_slot_bytes) {
+    /* the schedule's units need two slots at least; with hint slots of their own, units
+     * all read on hint need none */
+    bool scheduled = false;
+    for (int i = 0; i < s->n_units && !scheduled; i++)
+        scheduled = !s->u[i].on_hint || !s->p.n_hint_slots;
+    s->p.n_slots = scheduled ? HY_MAX(s->p.n_slots, 2) : 0;
+    s->p.prefetch_depth = HY_MAX(0, HY_MIN(s->p.prefetch_depth, s->p.n_slots - 1));
+    uint64_t largest = HY_MAX(s->slot_bytes, s->hint_slot_bytes);
+    if (s->p.max_slot_bytes && largest > s->p.max_slot_bytes) {
         set_error("a streamed unit needs %llu bytes, more than the %llu-byte slots planned",
-               (unsigned long long)s->slot_bytes, (unsigned long long)s->p.max_slot_bytes);
+               (unsigned long long)largest, (unsigned long long)s->p.max_slot_bytes);
         return -ENOMEM;
     }
-    s->slot_bytes = HY_ALIGN_UP(s->slot_bytes, (uint64_t)HY_MAX(align, 4096u));
-    s->pool_bytes = s->slot_bytes * (uint64_t)s->p.n_slots;
-    void *pool = mmap(NULL, s->pool_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint64_t page = HY_MAX(align, 4096u);
+    s->slot_bytes = HY_ALIGN_UP(s->slot_bytes, page);
+    s->hint_slot_bytes = HY_ALIGN_UP(s->hint_slot_bytes, page);
+    int n_all = s->p.n_slots + s->p.n_hint_slots;
+    s->pool_bytes = s->slot_bytes * (uint64_t)s->p.n_slots + s->hint_slot_bytes * (uint64_t)s->p.n_hint_slots;
+    void *pool = mmap(NULL, HY_MAX(s->pool_bytes, page), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (pool == MAP_FAILED) {
         set_error("cannot allocate the streaming pool (%llu bytes)", (unsigned long long)s->pool_bytes);
         return -ENOMEM;
     }
     s->pool = pool;
-    s->slots = calloc((size_t)s->p.n_slots, sizeof *s->slots);
+    s->slots = calloc((size_t)HY_MAX(n_all, 1), sizeof *s->slots);
     if (!s->slots)
         return -ENOMEM;
-    for (int i = 0; i < s->p.n_slots; i++) {
-        s->slots[i].buf = s->pool + (uint64_t)i * s->slot_bytes;
+    for (int i = 0; i < n_all; i++) {
+        s->slots[i].buf = s->pool + (i < s->p.n_slots ? (uint64_t)i * s->slot_bytes
+                                                      : s->slot_bytes * (uint64_t)s->p.n_slots +
+                                                            (uint64_t)(i - s->p.n_slots) * s->hint_slot_bytes);
         s->slots[i].unit = -1;
     }
     struct ioq_params qp = ioq_default_params();
@@ -432,7 +482,7 @@ void stream_free(struct streamer *s)
     }
     ioq_free(s->q); /* waits for reads in flight before the pool goes */
     if (s->pool)
-        munmap(s->pool, s->pool_bytes);
+        munmap(s->pool, HY_MAX(s->pool_bytes, 4096));
     free(s->slots);
     free(s->u);
     if (s->own_file)
@@ -450,16 +500,19 @@ static void account(struct streamer *s, int ui)
     s->n_acquires++;
     if (s->hint_head < s->n_hint) {
         if (s->hint[s->hint_head] == ui) {
+            s->u[ui].hint_at = -1;
             s->hint_head++;
             return;
         }
         s->n_out_of_schedule++;
-        for (int h = s->hint_head; h < s->n_hint; h++)
-            if (s->hint[h] == ui) { /* hinted, but early: it is not coming again */
-                memmove(&s->hint[h], &s->hint[h + 1], sizeof s->hint[0] * (size_t)(s->n_hint - h - 1));
-                s->n_hint--;
-                break;
-            }
+        int h = s->u[ui].hint_at;
+        if (h >= 0) { /* hinted, but early: it is not coming again */
+            memmove(&s->hint[h], &s->hint[h + 1], sizeof s->hint[0] * (size_t)(s->n_hint - h - 1));
+            s->n_hint--;
+            s->u[ui].hint_at = -1;
+            for (int j = h; j < s->n_hint; j++)
+                s->u[s->hint[j]].hint_at = j;
+        }
         return;
     }
     if (ui != next_scheduled(s, s->cursor))
@@ -478,9 +531,13 @@ int stream_hint(struct streamer *s, const int *units, int n)
             return -EINVAL;
         }
     pthread_mutex_lock(&s->mu);
+    for (int h = s->hint_head; h < s->n_hint; h++)
+        s->u[s->hint[h]].hint_at = -1;
     memcpy(s->hint, units, sizeof *units * (size_t)n);
     s->n_hint = n;
     s->hint_head = 0;
+    for (int h = n - 1; h >= 0; h--) /* a unit named twice: the first names it */
+        s->u[units[h]].hint_at = h;
     pthread_cond_signal(&s->cv_work);
     pthread_mutex_unlock(&s->mu);
     return 0;
@@ -511,6 +568,7 @@ const uint8_t *stream_acquire(struct streamer *s, int ui)
     if (ui != s->cursor)
         account(s, ui);
     s->cursor = ui;
+    u->last_use = ++s->tick;
     if (u->st != U_READY) {
         double t0 = now_seconds();
         s->n_demand++;

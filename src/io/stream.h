@@ -9,9 +9,11 @@
  * into free slots through the asynchronous queue (ioq.h), with direct I/O so the page
  * cache does not grow. Some units are read only when chosen at run time (a layer's
  * experts, chosen by its router): the schedule skips them unless a hint (stream_hint:
- * "these units next") names them, and then they come before the rest of the cycle.
- * An acquire of anything else than what the schedule and the hints said is counted as
- * out of schedule: it means the prefetcher read the wrong units. Rules (the seed project's bugs, not repeated):
+ * "these units next") names them, and then they come before the rest of the cycle; they
+ * may have slots of their own, which then keep the units hinted before as a
+ * least-recently-used cache. An acquire of anything else than what the schedule and the
+ * hints said is counted as out of schedule: it means the prefetcher read the wrong
+ * units. Rules (the seed project's bugs, not repeated):
  * a unit is ready only when every byte of it has arrived; a slot whose unit is in use
  * (acquired and not yet released) is never reused; a unit being read is never read again;
  * a demanded unit's reads go before prefetch reads; a failed read is reported, never
@@ -38,8 +40,13 @@ struct stream_tensor {
 };
 
 struct stream_params {
-    int n_slots;           /* >= 2 */
-    int prefetch_depth;    /* units read ahead of the one in use (< n_slots) */
+    int n_slots;           /* slots for the schedule's units: >= 2 (0 when every unit is read
+                              on hint and has n_hint_slots) */
+    int n_hint_slots;      /* slots only units read on hint use (experts): they are read
+                              together, as many as these slots hold, and the ones no hint
+                              names leave them least recently used first (a cache); 0: they
+                              share the n_slots */
+    int prefetch_depth;    /* units of the schedule read ahead of the one in use (< n_slots) */
     uint32_t io_depth;     /* requests in flight */
     uint64_t chunk_bytes;  /* bytes per read request */
     enum ioq_backend backend;
@@ -68,7 +75,7 @@ const uint8_t *stream_acquire(struct streamer *s, int u);
 void stream_release(struct streamer *s, int u);
 
 /* The next units the forward pass will acquire, in order, before it goes on with the
- * schedule: they are read ahead first. Replaces the hints not yet acquired. n <= 64.
+ * schedule: they are read ahead first. Replaces the hints not yet acquired. n <= 512.
  * Returns 0 or -EINVAL (a unit out of range, too many). */
 int stream_hint(struct streamer *s, const int *units, int n);
 
