@@ -161,6 +161,137 @@ static void test_bit_identical(void)
         TEST_SKIP("no fixtures under %s", test_shared_dir());
 }
 
+/* A fault-injecting file under the streamer. */
+static hy_model *load_faulty(const char *path, const struct file_fault *spec, const char *mode)
+{
+    struct file *in, *f;
+    if (file_open(&in, path) || file_open_fault(&f, in, spec))
+        return NULL;
+    struct hy_model_params mp = hy_model_default_params();
+    mp.plan.n_threads = 2;
+    mp.plan.n_ctx = 64;
+    mp.plan.mode = mode;
+    mp.plan.no_measure = true;
+    hy_model *m = NULL;
+    struct place_hooks hk = {.dfile = f};
+    if (model_load_file(path, &mp, &hk, &m))
+        return NULL;
+    return m;
+}
+
+/* What a plan for path in mode (NULL: the planner's choice) says with the budget given
+ * (0: automatic), planned as load() places. */
+static bool plan_info(const char *path, const char *mode, uint64_t budget, struct hy_plan_info *pi)
+{
+    struct hy_plan_params pp = hy_plan_default_params();
+    pp.n_threads = 2;
+    pp.n_ctx = 64;
+    pp.n_batch = 64; /* what a load with a context of 64 plans for */
+    pp.mode = mode;
+    pp.ram_budget = budget;
+    pp.no_measure = true;
+    hy_plan *pl;
+    if (hy_plan_file(path, &pp, &pl))
+        return false;
+    hy_plan_get_info(pl, pi);
+    hy_plan_free(pl);
+    return true;
+}
+
+/* Expert reads cut short everywhere: the same logits; failing ones: an error or (a
+ * passing fault) the same logits, never others. */
+static void experts_faults(const char *path, const float *ref)
+{
+    int nv;
+    struct file_fault shortr = {.short_max = 999};
+    hy_model *m = load_faulty(path, &shortr, "expert-stream");
+    float *got = m ? eval(m, &nv) : NULL;
+    CHECKF(got && memcmp(got, ref, sizeof(float) * (size_t)nv * 2 * N_IDS) == 0,
+           "%s: short reads change the logits", path);
+    free(got);
+    hy_model_free(m);
+    int eval_fail = 0;
+    for (uint64_t nth = 2; nth <= 24; nth += 3) {
+        struct file_fault fail = {.fail_nth = nth, .fail_count = nth % 2 ? 1000000 : 1};
+        m = load_faulty(path, &fail, "expert-stream");
+        got = m ? eval(m, &nv) : NULL;
+        eval_fail += m && !got;
+        CHECKF(!got || memcmp(got, ref, sizeof(float) * (size_t)nv * 2 * N_IDS) == 0,
+               "%s: read %llu failed and the logits are wrong", path, (unsigned long long)nth);
+        CHECK(got || strlen(hy_last_error()) > 0);
+        free(got);
+        hy_model_free(m);
+    }
+    CHECKF(eval_fail > 0, "%s: no failing read reached an expert", path);
+}
+
+/* Experts streamed (the expert slice is the unit, read when the router names it): every
+ * placement gives the resident run's logits bit for bit, prompt and decode, and the
+ * forward pass acquires exactly what the schedule and the router's hints announced.
+ * Placements: every expert streamed through its landing slots (expert-stream forced),
+ * the smallest budget (a tiny cache), a budget between that and the whole model (some
+ * experts held, some streamed), and layer-stream at its smallest budget (attention and
+ * router units of the schedule between the hinted experts). */
+static void test_experts_streamed(void)
+{
+    static const char *models[] = {"fixtures/synth/mixtral-s7-Q4_K_M.gguf",
+                                   "fixtures/synth/qwen2moe-s7-Q4_K_M.gguf",
+                                   "fixtures/synth/qwen3moe-s7-Q4_K_M.gguf"};
+    int ran = 0;
+    for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
+        char *path = test_shared_path(models[k]);
+        if (!path)
+            continue;
+        ran++;
+        hy_model *m = load(path, "resident", 0);
+        CHECKF(m != NULL, "%s: %s", path, hy_last_error());
+        int nv;
+        float *ref = m ? eval(m, &nv) : NULL;
+        hy_model_free(m);
+        struct hy_plan_info any, lay, res;
+        CHECK(plan_info(path, NULL, 0, &any) && plan_info(path, "layer-stream", 0, &lay) &&
+              plan_info(path, "resident", 0, &res));
+        struct {
+            const char *mode;
+            uint64_t budget;
+        } runs[] = {{"expert-stream", 0},
+                    {NULL, any.min_ram_budget},
+                    {NULL, (any.min_ram_budget + res.ram_used) / 2},
+                    {"layer-stream", lay.min_ram_budget}};
+        bool mixed = false;
+        for (size_t i = 0; ref && i < sizeof runs / sizeof runs[0]; i++) {
+            m = load(path, runs[i].mode, runs[i].budget);
+            CHECKF(m != NULL, "%s budget %llu: %s", path, (unsigned long long)runs[i].budget,
+                   hy_last_error());
+            if (!m)
+                continue;
+            struct hy_plan_info pi;
+            hy_plan_get_info(hy_model_plan(m), &pi);
+            float *got = eval(m, &nv);
+            struct hy_session_stats st;
+            CHECK(stats_of(m, &st) == 0);
+            printf("  %-24s %-13s %u of %u expert slices held, %llu acquires\n", strrchr(path, '/') + 1,
+                   pi.mode, pi.expert_cache_slices, pi.n_expert * pi.n_layer,
+                   (unsigned long long)st.stream_acquires);
+            mixed |= pi.expert_cache_slices > 0 && pi.expert_cache_slices < pi.n_expert * pi.n_layer;
+            CHECKF(got && memcmp(got, ref, sizeof(float) * (size_t)nv * 2 * N_IDS) == 0,
+                   "%s %s: logits differ from the resident run", path, pi.mode);
+            CHECKF(st.stream_acquires > 0 && st.out_of_schedule == 0,
+                   "%s %s: %llu of %llu acquires out of schedule", path, pi.mode,
+                   (unsigned long long)st.out_of_schedule, (unsigned long long)st.stream_acquires);
+            free(got);
+            hy_model_free(m);
+        }
+        CHECKF(mixed, "%s: no plan held some experts and streamed others", path);
+        if (ref)
+            experts_faults(path, ref);
+        free(ref);
+        free(path);
+    }
+    if (!ran)
+        TEST_SKIP("no MoE fixtures under %s", test_shared_dir());
+}
+
 /* A budget that cannot hold the model: the planner streams, and the result is the same. */
 static void test_small_budget(void)
 {
@@ -198,24 +329,6 @@ static void test_small_budget(void)
     free(path);
 }
 
-/* A fault-injecting file under the streamer. */
-static hy_model *load_faulty(const char *path, const struct file_fault *spec)
-{
-    struct file *in, *f;
-    if (file_open(&in, path) || file_open_fault(&f, in, spec))
-        return NULL;
-    struct hy_model_params mp = hy_model_default_params();
-    mp.plan.n_threads = 2;
-    mp.plan.n_ctx = 64;
-    mp.plan.mode = "layer-stream";
-    mp.plan.no_measure = true;
-    hy_model *m = NULL;
-    struct place_hooks hk = {.dfile = f};
-    if (model_load_file(path, &mp, &hk, &m))
-        return NULL;
-    return m;
-}
-
 static void test_faults(void)
 {
     char *path = test_shared_path("fixtures/synth/llama-s7-Q4_K_M.gguf");
@@ -230,7 +343,7 @@ static void test_faults(void)
 
     /* short reads everywhere: the same logits */
     struct file_fault shortr = {.short_max = 999};
-    m = load_faulty(path, &shortr);
+    m = load_faulty(path, &shortr, "layer-stream");
     CHECKF(m != NULL, "%s", hy_last_error());
     float *got = m ? eval(m, &nv) : NULL;
     CHECK(got && memcmp(got, ref, sizeof(float) * (size_t)nv * 2 * N_IDS) == 0);
@@ -243,7 +356,7 @@ static void test_faults(void)
     int load_fail = 0, eval_fail = 0, ok = 0;
     for (uint64_t nth = 1; nth <= 12; nth++) {
         struct file_fault fail = {.fail_nth = nth, .fail_count = nth % 2 ? 1000000 : 1};
-        m = load_faulty(path, &fail);
+        m = load_faulty(path, &fail, "layer-stream");
         if (!m) {
             load_fail++;
             continue;
@@ -271,7 +384,7 @@ static void test_faults(void)
     CHECK(file_open(&in, path) == 0);
     trunc.eof_at = in->size / 2;
     file_close(in);
-    m = load_faulty(path, &trunc);
+    m = load_faulty(path, &trunc, "layer-stream");
     if (m) {
         got = eval(m, &nv);
         CHECK(got == NULL);
@@ -328,6 +441,7 @@ int main(void)
 {
     RUN(test_bit_identical);
     RUN(test_schedule_order);
+    RUN(test_experts_streamed);
     RUN(test_small_budget);
     RUN(test_faults);
     RUN(test_truncated_on_disk);

@@ -6,7 +6,9 @@
  * Not owned here: which experts are held (the plan), reading streamed ones (the
  * streamer), computing with them (forward.c). */
 #include "model/model.h"
+#include "io/stream.h"
 #include "tier/plan.h"
+#include "tier/plan_file.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -39,6 +41,61 @@ static const struct tensor *part_tensor(const struct layer *L, int p)
     return p == X_GATE ? L->gate_exps : p == X_UP ? L->up_exps : L->down_exps;
 }
 
+/* Whether expert e of layer l stays on disk: its fused tensors are, and the plan reads
+ * this expert from there (a plan without per-expert tiers streams them all). */
+static bool streamed(const hy_model *m, int l, int e)
+{
+    const struct plan *pl = m->plan->pl;
+    if (m->layers[l].gate_exps->tier != TIER_DISK)
+        return false;
+    return !pl->expert_tier || pl->n_expert != m->hp.n_expert ||
+           pl->expert_tier[(size_t)l * pl->n_expert + e] == TIER_DISK;
+}
+
+int experts_held_pieces(hy_model *m, struct load_piece *out)
+{
+    const struct hparams *hp = &m->hp;
+    int n = 0;
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        struct layer *L = &m->layers[l];
+        if (!L->experts || L->gate_exps->tier != TIER_DISK)
+            continue;
+        for (uint32_t e = 0; e < hp->n_expert; e++) {
+            if (streamed(m, (int)l, (int)e))
+                continue;
+            for (int p = 0; out && p < X_PARTS; p++) {
+                const struct tensor *t = part_tensor(L, p);
+                uint64_t sb = expert_slice_bytes(t);
+                out[n + p] = (struct load_piece){t->file_off + e * sb, sb, &L->experts[e].data[p]};
+            }
+            n += X_PARTS;
+        }
+    }
+    return n;
+}
+
+int experts_units(hy_model *m, int l, struct stream_tensor *st, uint64_t **dst, int u0)
+{
+    struct layer *L = &m->layers[l];
+    int n = 0;
+    for (uint32_t e = 0; L->experts && e < m->hp.n_expert; e++) {
+        if (!streamed(m, l, (int)e))
+            continue;
+        struct expert *x = &L->experts[e];
+        for (int p = 0; st && p < X_PARTS; p++) {
+            const struct tensor *t = part_tensor(L, p);
+            uint64_t sb = expert_slice_bytes(t);
+            st[X_PARTS * n + p] = (struct stream_tensor){.off = t->file_off + e * sb, .len = sb,
+                                                         .unit = u0 + n, .on_hint = true};
+            dst[X_PARTS * n + p] = &x->off[p];
+        }
+        if (st)
+            x->unit = u0 + n;
+        n++;
+    }
+    return n;
+}
+
 int experts_finish(hy_model *m)
 {
     const struct hparams *hp = &m->hp;
@@ -58,9 +115,9 @@ int experts_finish(hy_model *m)
             bool held = x->data[X_GATE] && x->data[X_UP] && x->data[X_DOWN];
             bool none = !x->data[X_GATE] && !x->data[X_UP] && !x->data[X_DOWN];
             if (!held && !(none && x->unit >= 0)) {
-                set_error("layer %u expert %u: its slices are neither in memory nor streamed "
-                          "(streaming experts is not supported yet)", l, e);
-                return -ENOTSUP;
+                set_error("layer %u expert %u: its slices are neither all in memory nor all "
+                          "streamed", l, e);
+                return -EINVAL;
             }
         }
     }

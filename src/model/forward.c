@@ -305,7 +305,7 @@ static int group_by_expert(struct fwd *f)
     return n_used;
 }
 
-static inline struct wmat slice_wmat(const struct tensor *t, const uint8_t *p)
+static inline struct wmat slice_wmat(const struct tensor *t, const void *p)
 {
     struct wmat w = {.type = t->type, .data = p, .n_in = t->ne[0], .n_out = t->ne[1],
                      .row_bytes = t->row_bytes};
@@ -315,7 +315,7 @@ static inline struct wmat slice_wmat(const struct tensor *t, const uint8_t *p)
 /* Expert e on all of its tokens at once (its weights used once per batch): gather their
  * inputs, gate and up, SwiGLU, down, and each output row times the token's router weight
  * into its (token, rank) row of s->moe. w: the expert's gate, up and down slices. */
-static int expert_run(struct fwd *f, int e, const uint8_t *const w[X_PARTS])
+static int expert_run(struct fwd *f, int e, const void *const w[X_PARTS])
 {
     hy_session *s = f->s;
     const struct layer *L = f->L;
@@ -423,7 +423,7 @@ static int moe_ffn(struct fwd *f)
         const uint8_t *base = stream_acquire(f->m->stream, x->unit);
         if (!base)
             return -EIO;
-        const uint8_t *w[X_PARTS] = {base + x->off[X_GATE], base + x->off[X_UP], base + x->off[X_DOWN]};
+        const void *w[X_PARTS] = {base + x->off[X_GATE], base + x->off[X_UP], base + x->off[X_DOWN]};
         rc = expert_run(f, streamed[i], w);
         stream_release(f->m->stream, x->unit);
         if (rc)

@@ -202,8 +202,8 @@ struct run {
 
 static int cmp_by_off(const void *a, const void *b)
 {
-    const struct tensor *x = *(struct tensor *const *)a, *y = *(struct tensor *const *)b;
-    return x->file_off < y->file_off ? -1 : x->file_off > y->file_off;
+    const struct load_piece *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
 }
 
 /* Tensors closer than this are read as one run (the gap, padding, is read along; the
@@ -211,34 +211,39 @@ static int cmp_by_off(const void *a, const void *b)
 #define LOAD_GAP_MAX PLAN_LAYOUT_GAP
 #define LOAD_CHUNK (8u << 20)
 
-/* Read every RAM-tier tensor into one anonymous arena (not the page cache: memory
- * pressure cannot evict it, and a budgeted run does not grow the cache), by runs of
- * adjacent tensors, with direct I/O at queue depth. */
+/* Read every RAM-tier tensor (and the held experts of fused tensors on disk) into one
+ * anonymous arena (not the page cache: memory pressure cannot evict it, and a budgeted
+ * run does not grow the cache), by runs of adjacent pieces, with direct I/O at queue
+ * depth. */
 static int load_arena(hy_model *m)
 {
     int n = 0;
-    struct tensor **order = malloc(sizeof *order * (size_t)(m->n_tensors ? m->n_tensors : 1));
-    struct run *runs = malloc(sizeof *runs * (size_t)(m->n_tensors ? m->n_tensors : 1));
+    size_t cap = (size_t)m->n_tensors + (size_t)experts_held_pieces(m, NULL) + 1;
+    struct load_piece *order = malloc(sizeof *order * cap);
+    struct run *runs = malloc(sizeof *runs * cap);
     struct ioq *q = NULL;
     int rc = -ENOMEM, n_runs = 0;
     if (!order || !runs) {
         set_error("out of memory");
         goto out;
     }
-    for (int i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].tier == TIER_RAM || m->tensors[i].tier == TIER_GPU)
-            order[n++] = &m->tensors[i];
+    for (int i = 0; i < m->n_tensors; i++) {
+        struct tensor *t = &m->tensors[i];
+        if (t->tier == TIER_RAM || t->tier == TIER_GPU)
+            order[n++] = (struct load_piece){t->file_off, t->nbytes, &t->data};
+    }
+    n += experts_held_pieces(m, order + n);
     qsort(order, (size_t)n, sizeof *order, cmp_by_off);
     uint32_t align = m->dfile->align ? m->dfile->align : 1;
     size_t total = 0;
     for (int i = 0; i < n; i++) {
-        struct tensor *t = order[i];
+        const struct load_piece *t = &order[i];
         struct run *r = n_runs ? &runs[n_runs - 1] : NULL;
-        if (r && t->file_off >= r->off && t->file_off <= r->end + LOAD_GAP_MAX) {
-            r->end = HY_MAX(r->end, t->file_off + t->nbytes);
+        if (r && t->off >= r->off && t->off <= r->end + LOAD_GAP_MAX) {
+            r->end = HY_MAX(r->end, t->off + t->len);
             continue;
         }
-        runs[n_runs++] = (struct run){.off = t->file_off, .end = t->file_off + t->nbytes};
+        runs[n_runs++] = (struct run){.off = t->off, .end = t->off + t->len};
     }
     for (int i = 0; i < n_runs; i++) {
         if ((rc = file_widen(runs[i].off, runs[i].end - runs[i].off, align, &runs[i].span)))
@@ -310,12 +315,12 @@ static int load_arena(hy_model *m)
     }
     if (rc)
         goto out;
-    /* point every tensor into its run */
+    /* point every piece into its run */
     for (int i = 0, r = 0; i < n; i++) {
-        struct tensor *t = order[i];
-        while (!(t->file_off >= runs[r].off && t->file_off + t->nbytes <= runs[r].end))
+        const struct load_piece *t = &order[i];
+        while (!(t->off >= runs[r].off && t->off + t->len <= runs[r].end))
             r++;
-        t->data = (uint8_t *)a + runs[r].arena_off + runs[r].span.skip + (t->file_off - runs[r].off);
+        *t->dst = (uint8_t *)a + runs[r].arena_off + runs[r].span.skip + (t->off - runs[r].off);
     }
     if (m->params.mlock && mlock(a, total) != 0)
         LOG_WARN("mlock of %zu bytes failed: resident weights may be swapped", total);
@@ -346,8 +351,10 @@ static int map_file(hy_model *m)
 
 /* Disk-tier matrices are streamed in chunks of whole rows, each chunk a unit, numbered by
  * the weight schedule (forward_weight_order), so the streamer reads ahead exactly what
- * comes next. The embedding stays on disk and is read by row, unless the output head
- * shares it. */
+ * comes next. Experts on disk are one unit each (their three slices), read only when the
+ * router names them, in hint slots of their own (the plan's expert slots); they are
+ * numbered where the schedule puts a layer's experts. The embedding stays on disk and is
+ * read by row, unless the output head shares it. */
 static int start_streamer(hy_model *m, const struct place_hooks *hooks)
 {
     const struct plan *pl = m->plan->pl;
@@ -355,41 +362,55 @@ static int start_streamer(hy_model *m, const struct place_hooks *hooks)
     int cap = forward_weight_order(m, NULL, 0), n_order = 0;
     struct tensor **order = malloc(sizeof *order * (size_t)cap);
     struct stream_tensor *st = NULL;
-    int rc = -ENOMEM, n = 0, n_units = 0;
+    uint64_t **dst = NULL;   /* (n) where each stream tensor's place in its slot goes */
+    int rc = -ENOMEM, n = 0, n_dense = 0, n_x = 0;
     if (!order)
         goto out;
     forward_weight_order(m, order, cap);
     for (int i = 0; i < cap; i++)
-        if (order[i]->tier == TIER_DISK && order[i]->xpart < 0)
+        if (order[i]->tier == TIER_DISK)
             order[n_order++] = order[i];
     if (hooks && hooks->reorder)
         hooks->reorder(m, order, n_order, hooks->user);
     for (int i = 0; i < n_order; i++) {
         struct tensor *t = order[i];
+        if (t->xpart >= 0) {
+            n_x += t->xpart == X_GATE ? experts_units(m, t->layer, NULL, NULL, 0) : 0;
+            continue;
+        }
         t->chunk_rows = HY_MAX((int64_t)1, (int64_t)(chunk / t->row_bytes));
         t->n_chunks = (int)((t->ne[1] + t->chunk_rows - 1) / t->chunk_rows);
-        n_units += t->n_chunks;
+        n_dense += t->n_chunks;
     }
     rc = 0;
-    if (!n_units)
+    if (!n_dense && !n_x)
         goto out;
     rc = -ENOMEM;
-    st = malloc(sizeof *st * (size_t)n_units);
-    m->unit_off = calloc((size_t)n_units, sizeof *m->unit_off);
-    if (!st || !m->unit_off)
+    size_t n_st = (size_t)n_dense + (size_t)X_PARTS * n_x;
+    st = malloc(sizeof *st * n_st);
+    dst = malloc(sizeof *dst * n_st);
+    m->unit_off = calloc((size_t)(n_dense + n_x), sizeof *m->unit_off);
+    if (!st || !dst || !m->unit_off)
         goto out;
-    for (int i = 0; i < n_order; i++) {
+    for (int i = 0, u = 0; i < n_order; i++) {
         struct tensor *t = order[i];
-        t->unit = n;
-        for (int c = 0; c < t->n_chunks; c++) {
+        if (t->xpart >= 0) {
+            int k = t->xpart == X_GATE ? experts_units(m, t->layer, st + n, dst + n, u) : 0;
+            n += X_PARTS * k;
+            u += k;
+            continue;
+        }
+        t->unit = u;
+        for (int c = 0; c < t->n_chunks; c++, u++, n++) {
             int64_t r0 = (int64_t)c * t->chunk_rows, rows = HY_MIN(t->chunk_rows, t->ne[1] - r0);
             st[n] = (struct stream_tensor){.off = t->file_off + (uint64_t)r0 * t->row_bytes,
-                                           .len = (uint64_t)rows * t->row_bytes, .unit = n};
-            n++;
+                                           .len = (uint64_t)rows * t->row_bytes, .unit = u};
+            dst[n] = &m->unit_off[u];
         }
     }
     struct stream_params sp = stream_default_params();
-    sp.n_slots = (int)HY_MAX(pl->n_slots, 2u);
+    sp.n_slots = n_dense ? (int)HY_MAX(pl->n_slots, 2u) : 0;
+    sp.n_hint_slots = n_x ? (int)HY_MAX(pl->n_expert_slots, 1u) : 0;
     sp.prefetch_depth = (int)(pl->prefetch_depth ? pl->prefetch_depth : (uint32_t)sp.n_slots - 1);
     if (pl->io_depth)
         sp.io_depth = pl->io_depth;
@@ -397,12 +418,13 @@ static int start_streamer(hy_model *m, const struct place_hooks *hooks)
         sp.chunk_bytes = pl->io_block;
     rc = stream_new_file(&m->stream, m->dfile, st, n, &sp);
     for (int k = 0; !rc && k < n; k++)
-        m->unit_off[k] = st[k].unit_off;
+        *dst[k] = st[k].unit_off;
 out:
     if (rc == -ENOMEM)
         set_error("out of memory");
     free(order);
     free(st);
+    free(dst);
     return rc;
 }
 

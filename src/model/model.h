@@ -20,6 +20,7 @@ struct file;
 struct tokenizer;
 struct hy_plan;
 struct streamer;
+struct stream_tensor;
 
 struct tensor {
     const char *name;        /* owned by the gguf */
@@ -48,7 +49,7 @@ enum { X_GATE, X_UP, X_DOWN, X_PARTS };
  * tensors (expert e's rows of each, viewed as 2-D: [e * ne1, (e + 1) * ne1)), held in
  * memory or streamed together as one unit. */
 struct expert {
-    const uint8_t *data[X_PARTS]; /* the slices in memory; NULL when streamed */
+    const void *data[X_PARTS];    /* the slices in memory; NULL when streamed */
     int unit;                     /* the streaming unit holding all three, -1 in memory */
     uint64_t off[X_PARTS];        /* streamed: where each slice lies in the unit's slot */
 };
@@ -133,9 +134,23 @@ static inline uint64_t expert_slice_bytes(const struct tensor *t)
     return (uint64_t)t->ne[1] * t->row_bytes;
 }
 
+/* Bytes the loader reads into memory: a tensor, or a held expert's slice of a fused
+ * tensor on disk; *dst is pointed at them. */
+struct load_piece {
+    uint64_t off, len;       /* in the file */
+    const void **dst;
+};
+
 /* Placing experts (experts.c): the slices a layer's fused tensors hold, once binding
  * found them; where each lives once the tensors are placed. */
 int experts_init(hy_model *m);
+/* The slices of held experts whose fused tensors are on disk (the plan streams some of
+ * the layer's experts, not these): written to out unless NULL; returns how many. */
+int experts_held_pieces(hy_model *m, struct load_piece *out);
+/* The streamed experts of layer l, one unit each (numbered from u0): their three slices
+ * as stream tensors read on hint, and where each slice's place in the slot goes (dst).
+ * Written to st and dst unless NULL (which only counts); returns the number of units. */
+int experts_units(hy_model *m, int l, struct stream_tensor *st, uint64_t **dst, int u0);
 /* After loading: point every expert of a fused tensor held whole into it, and check that
  * each expert is in memory or streamed, all three parts alike. */
 int experts_finish(hy_model *m);

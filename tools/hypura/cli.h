@@ -55,7 +55,8 @@ enum {
     "      --ctx-size N      context length (default: min(training context, 4096))\n"   \
     "      --mmap            naive baseline: map the file, let the page cache decide\n"  \
     "      --mlock           lock resident weights in RAM\n"                              \
-    "      --plan-mode MODE  force a placement mode (resident, ffn-stream, layer-stream)\n"  \
+    "      --plan-mode MODE  force a placement mode (resident, ffn-stream, layer-stream,\n" \
+    "                        expert-stream)\n"                                          \
     "      --no-gpu          plan without the GPU tier\n"                               \
     "      --batch N         prompt tokens per forward pass (planning; default 512)\n"  \
     "      --no-measure      never measure the hardware: cached profile or defaults\n"
