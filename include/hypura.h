@@ -96,6 +96,10 @@ struct hy_model_params {
     bool mlock;                 /* lock resident weights in RAM */
     bool header_only;           /* open: metadata and tensor table only (inspect): no
                                    tokenizer, an unknown architecture opens */
+    const char *expert_cache;   /* when some experts stream, what the memory the plan gives
+                                   held experts is: NULL or "lru": one cache of slots shared
+                                   by all layers, least recently used out first; "static":
+                                   the experts the plan chose, held for good */
 };
 HY_API struct hy_model_params hy_model_default_params(void);
 
@@ -216,6 +220,11 @@ struct hy_session_stats {
      * passes moved to, and of them those the weight schedule (and its run-time hints) did
      * not foresee, so the prefetcher read the wrong ones; 0 when all goes to plan */
     uint64_t stream_acquires, out_of_schedule;
+    /* routed experts, this session: bytes the chosen experts needed (each expert once per
+     * forward pass, whatever its number of tokens) and, of them, bytes served from RAM
+     * (held, or in the expert cache with their read completed); their ratio is the
+     * expert cache's hit rate in bytes */
+    uint64_t expert_bytes, expert_ram_bytes;
 };
 HY_API void hy_session_stats(const hy_session *s, struct hy_session_stats *out);
 

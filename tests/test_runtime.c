@@ -15,6 +15,9 @@
 static const hy_token k_ids[] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 184, 266};
 #define N_IDS ((int)(sizeof k_ids / sizeof k_ids[0]))
 
+/* The statistics of the last eval()'s session. */
+static struct hy_session_stats g_eval_stats;
+
 /* Logits of every position: first as one prompt batch, then decoding token by token
  * (both the gemm and the matrix-vector paths see streamed weights). */
 static float *eval(hy_model *m, int *n_vocab)
@@ -41,6 +44,7 @@ static float *eval(hy_model *m, int *n_vocab)
         else
             CHECK(hy_session_n_past(s) == N_IDS + i && hy_session_logits(s, -1) == NULL);
     }
+    hy_session_stats(s, &g_eval_stats);
     hy_session_free(s);
     if (!ok) {
         free(out);
@@ -49,9 +53,10 @@ static float *eval(hy_model *m, int *n_vocab)
     return out;
 }
 
-static hy_model *load(const char *path, const char *mode, uint64_t budget)
+static hy_model *load_cache(const char *path, const char *mode, uint64_t budget, const char *cache)
 {
     struct hy_model_params mp = hy_model_default_params();
+    mp.expert_cache = cache;
     mp.plan.n_threads = 2;
     mp.plan.n_ctx = 64;
     mp.plan.mode = mode;
@@ -61,6 +66,11 @@ static hy_model *load(const char *path, const char *mode, uint64_t budget)
     if (hy_model_load(path, &mp, &m))
         return NULL;
     return m;
+}
+
+static hy_model *load(const char *path, const char *mode, uint64_t budget)
+{
+    return load_cache(path, mode, budget, NULL);
 }
 
 /* The model's streaming statistics (through a session: they are the model's). */
@@ -251,16 +261,22 @@ static void test_experts_streamed(void)
         struct hy_plan_info any, lay, res;
         CHECK(plan_info(path, NULL, 0, &any) && plan_info(path, "layer-stream", 0, &lay) &&
               plan_info(path, "resident", 0, &res));
+        CHECKF(g_eval_stats.expert_bytes > 0 && g_eval_stats.expert_ram_bytes == g_eval_stats.expert_bytes,
+               "%s resident: %llu of %llu expert bytes from RAM", path,
+               (unsigned long long)g_eval_stats.expert_ram_bytes, (unsigned long long)g_eval_stats.expert_bytes);
+        uint64_t mid = (any.min_ram_budget + res.ram_used) / 2;
         struct {
             const char *mode;
             uint64_t budget;
-        } runs[] = {{"expert-stream", 0},
-                    {NULL, any.min_ram_budget},
-                    {NULL, (any.min_ram_budget + res.ram_used) / 2},
-                    {"layer-stream", lay.min_ram_budget}};
+            const char *cache;
+        } runs[] = {{"expert-stream", 0, NULL},
+                    {NULL, any.min_ram_budget, NULL},
+                    {NULL, mid, "static"},
+                    {NULL, mid, "lru"},
+                    {"layer-stream", lay.min_ram_budget, NULL}};
         bool mixed = false;
         for (size_t i = 0; ref && i < sizeof runs / sizeof runs[0]; i++) {
-            m = load(path, runs[i].mode, runs[i].budget);
+            m = load_cache(path, runs[i].mode, runs[i].budget, runs[i].cache);
             CHECKF(m != NULL, "%s budget %llu: %s", path, (unsigned long long)runs[i].budget,
                    hy_last_error());
             if (!m)
@@ -270,10 +286,19 @@ static void test_experts_streamed(void)
             float *got = eval(m, &nv);
             struct hy_session_stats st;
             CHECK(stats_of(m, &st) == 0);
-            printf("  %-24s %-13s %u of %u expert slices held, %llu acquires\n", strrchr(path, '/') + 1,
-                   pi.mode, pi.expert_cache_slices, pi.n_expert * pi.n_layer,
-                   (unsigned long long)st.stream_acquires);
-            mixed |= pi.expert_cache_slices > 0 && pi.expert_cache_slices < pi.n_expert * pi.n_layer;
+            const struct hy_session_stats *es = &g_eval_stats;
+            double hit = es->expert_bytes ? (double)es->expert_ram_bytes / (double)es->expert_bytes : 0;
+            printf("  %-24s %-13s %-6s %2u of %2u expert slices in RAM, %3llu acquires, "
+                   "expert bytes from RAM %5.1f%%\n", strrchr(path, '/') + 1, pi.mode,
+                   runs[i].cache ? runs[i].cache : "", pi.expert_cache_slices,
+                   pi.n_expert * pi.n_layer, (unsigned long long)st.stream_acquires, 100 * hit);
+            bool some = pi.expert_cache_slices > 0 && pi.expert_cache_slices < pi.n_expert * pi.n_layer;
+            mixed |= some;
+            /* some experts in RAM (held or cached): some of the bytes come from there, not
+             * all (the first use of every cached expert was a read) */
+            CHECKF(!some || (es->expert_ram_bytes > 0 && es->expert_ram_bytes < es->expert_bytes),
+                   "%s %s: %llu of %llu expert bytes from RAM", path, pi.mode,
+                   (unsigned long long)es->expert_ram_bytes, (unsigned long long)es->expert_bytes);
             CHECKF(got && memcmp(got, ref, sizeof(float) * (size_t)nv * 2 * N_IDS) == 0,
                    "%s %s: logits differ from the resident run", path, pi.mode);
             CHECKF(st.stream_acquires > 0 && st.out_of_schedule == 0,

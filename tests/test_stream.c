@@ -234,7 +234,7 @@ static void test_schedule(void)
     for (int c = 0; c < 3; c++) {
         CHECK(visit(s, t, n, 0));
         int h[] = {3, 1};
-        CHECK(stream_hint(s, h, 2) == 0);
+        CHECK(stream_hint(s, h, 2, NULL) == 0);
         CHECK(visit(s, t, n, 3));
         CHECK(visit(s, t, n, 1));
         CHECK(visit(s, t, n, 2));   /* the schedule goes on after the hinted units */
@@ -245,11 +245,11 @@ static void test_schedule(void)
     CHECK(visit(s, t, n, 1));       /* an expert nobody hinted */
     CHECK(out_of_schedule(s) == 1);
     int h[] = {3};
-    CHECK(stream_hint(s, h, 1) == 0);
+    CHECK(stream_hint(s, h, 1, NULL) == 0);
     CHECK(visit(s, t, n, 2));       /* the hint is skipped */
     CHECK(out_of_schedule(s) == 2);
     int bad[] = {5};
-    CHECK(stream_hint(s, bad, 1) == -EINVAL);
+    CHECK(stream_hint(s, bad, 1, NULL) == -EINVAL);
     stream_free(s);
     file_close(f);
 }
@@ -286,10 +286,11 @@ static uint64_t unit_len(const struct stream_tensor *t, int n, int u)
 
 /* Visit 0, the hinted units h (k of them), then 4: one pass over the five units with units
  * 1..3 read on hint. */
-static void hinted_pass(struct streamer *s, const struct stream_tensor *t, int n, const int *h, int k)
+static void hinted_pass(struct streamer *s, const struct stream_tensor *t, int n, const int *h, int k,
+                        bool *ready)
 {
     CHECK(visit(s, t, n, 0));
-    CHECK(stream_hint(s, h, k) == 0);
+    CHECK(stream_hint(s, h, k, ready) == 0);
     for (int i = 0; i < k; i++)
         CHECKF(visit(s, t, n, h[i]), "hinted unit %d", h[i]);
     CHECK(visit(s, t, n, 4));
@@ -318,7 +319,7 @@ static void test_hint_slots(void)
     CHECK(visit(s, t, n, 0));
     uint64_t b0 = settle(s);
     int h[] = {3, 1, 2};
-    CHECK(stream_hint(s, h, 3) == 0);
+    CHECK(stream_hint(s, h, 3, NULL) == 0);
     /* the three are read without being asked for */
     uint64_t want = unit_len(t, n, 1) + unit_len(t, n, 2) + unit_len(t, n, 3);
     for (int i = 0; i < 2000 && bytes_read(s) - b0 < want; i++)
@@ -337,8 +338,10 @@ static void test_hint_slots(void)
      * keep their two slots) */
     CHECK(visit(s, t, n, 0));
     uint64_t b1 = settle(s);
-    hinted_pass(s, t, n, h, 3);
+    bool ready[3] = {false, false, false};
+    hinted_pass(s, t, n, h, 3, ready);
     CHECK_EQ(settle(s), b1);
+    CHECK(ready[0] && ready[1] && ready[2]);
     CHECKF(out_of_schedule(s) == 0, "%llu out of schedule", (unsigned long long)out_of_schedule(s));
     stream_free(s);
 
@@ -346,18 +349,21 @@ static void test_hint_slots(void)
     p.n_hint_slots = 2;
     CHECK(stream_new_file(&s, f, t, n, &p) == 0);
     int h12[] = {1, 2}, h3[] = {3}, h2[] = {2}, h1[] = {1};
-    hinted_pass(s, t, n, h12, 2);
-    hinted_pass(s, t, n, h12, 2);
+    hinted_pass(s, t, n, h12, 2, NULL);
+    hinted_pass(s, t, n, h12, 2, NULL);
     uint64_t b2 = settle(s);
-    hinted_pass(s, t, n, h3, 1);  /* 1 was used before 2: 3 takes its slot */
+    hinted_pass(s, t, n, h3, 1, ready);  /* 1 was used before 2: 3 takes its slot */
+    CHECK(!ready[0]);
     uint64_t b3 = settle(s);
     /* reads are widened to the device's blocks: a little more than unit 3, less than
      * unit 3 and another */
     CHECKF(b3 - b2 >= unit_len(t, n, 3) && b3 - b2 < unit_len(t, n, 3) + unit_len(t, n, 1),
            "%llu bytes read for unit 3", (unsigned long long)(b3 - b2));
-    hinted_pass(s, t, n, h2, 1);  /* still held */
+    hinted_pass(s, t, n, h2, 1, ready);  /* still held */
+    CHECK(ready[0]);
     CHECK_EQ(settle(s), b3);
-    hinted_pass(s, t, n, h1, 1);  /* read again */
+    hinted_pass(s, t, n, h1, 1, ready);  /* read again */
+    CHECK(!ready[0]);
     CHECK(settle(s) - b3 >= unit_len(t, n, 1));
     CHECKF(out_of_schedule(s) == 0, "%llu out of schedule", (unsigned long long)out_of_schedule(s));
     stream_free(s);
@@ -370,7 +376,7 @@ static void test_hint_slots(void)
     CHECK(s && stream_slot_bytes(s) == 0 && stream_pool_bytes(s) > 0);
     for (int c = 0; s && c < 5; c++) {
         int g[] = {4, c % 4, c % 4 == 2 ? 1 : 2};
-        CHECK(stream_hint(s, g, 3) == 0);
+        CHECK(stream_hint(s, g, 3, NULL) == 0);
         for (int i = 0; i < 3; i++)
             CHECKF(visit(s, t, n, g[i]), "pass %d unit %d", c, g[i]);
     }

@@ -519,7 +519,7 @@ static void account(struct streamer *s, int ui)
         s->n_out_of_schedule++;
 }
 
-int stream_hint(struct streamer *s, const int *units, int n)
+int stream_hint(struct streamer *s, const int *units, int n, bool *ready)
 {
     if (n < 0 || n > STREAM_MAX_HINT) {
         set_error("%d hinted units (at most %d)", n, STREAM_MAX_HINT);
@@ -538,6 +538,8 @@ int stream_hint(struct streamer *s, const int *units, int n)
     s->hint_head = 0;
     for (int h = n - 1; h >= 0; h--) /* a unit named twice: the first names it */
         s->u[units[h]].hint_at = h;
+    for (int h = 0; ready && h < n; h++)
+        ready[h] = s->u[units[h]].st == U_READY;
     pthread_cond_signal(&s->cv_work);
     pthread_mutex_unlock(&s->mu);
     return 0;

@@ -76,8 +76,10 @@ void stream_release(struct streamer *s, int u);
 
 /* The next units the forward pass will acquire, in order, before it goes on with the
  * schedule: they are read ahead first. Replaces the hints not yet acquired. n <= 512.
- * Returns 0 or -EINVAL (a unit out of range, too many). */
-int stream_hint(struct streamer *s, const int *units, int n);
+ * ready (NULL, or n flags): whether each unit was in memory when hinted, its read
+ * completed (what a cache of experts served). Returns 0 or -EINVAL (a unit out of range,
+ * too many). */
+int stream_hint(struct streamer *s, const int *units, int n, bool *ready);
 
 struct stream_stats {
     uint64_t bytes;             /* read from storage */

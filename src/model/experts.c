@@ -11,8 +11,12 @@
 #include "tier/plan_file.h"
 #include "util/log.h"
 
+#include "util/common.h"
+
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 int experts_init(hy_model *m)
 {
@@ -41,15 +45,61 @@ static const struct tensor *part_tensor(const struct layer *L, int p)
     return p == X_GATE ? L->gate_exps : p == X_UP ? L->up_exps : L->down_exps;
 }
 
-/* Whether expert e of layer l stays on disk: its fused tensors are, and the plan reads
- * this expert from there (a plan without per-expert tiers streams them all). */
-static bool streamed(const hy_model *m, int l, int e)
+/* Whether the plan holds expert e of layer l in memory (a plan without per-expert tiers
+ * holds none of a fused tensor on disk). */
+static bool plan_holds(const hy_model *m, int l, int e)
 {
     const struct plan *pl = m->plan->pl;
     if (m->layers[l].gate_exps->tier != TIER_DISK)
+        return true;
+    return pl->expert_tier && pl->n_expert == m->hp.n_expert &&
+           pl->expert_tier[(size_t)l * pl->n_expert + e] != TIER_DISK;
+}
+
+static bool lru_cache(const hy_model *m)
+{
+    const char *c = m->params.expert_cache;
+    return !c || !strcmp(c, "lru");
+}
+
+/* Whether expert e of layer l stays on disk: its fused tensors are, and either the plan
+ * reads it from there or the memory for held experts is a cache (then every expert of
+ * the layer streams, and the cache keeps the ones used last). */
+static bool streamed(const hy_model *m, int l, int e)
+{
+    if (m->layers[l].gate_exps->tier != TIER_DISK)
         return false;
-    return !pl->expert_tier || pl->n_expert != m->hp.n_expert ||
-           pl->expert_tier[(size_t)l * pl->n_expert + e] == TIER_DISK;
+    return lru_cache(m) || !plan_holds(m, l, e);
+}
+
+int experts_check_params(const struct hy_model_params *p)
+{
+    const char *c = p->expert_cache;
+    if (c && strcmp(c, "lru") && strcmp(c, "static")) {
+        set_error("unknown expert cache '%s' (lru, static)", c);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int experts_cache_slots(const hy_model *m, uint32_t align)
+{
+    const struct hparams *hp = &m->hp;
+    if (!lru_cache(m))
+        return 0;
+    uint64_t held = 0, unit = 0, a = align ? align : 1;
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        const struct layer *L = &m->layers[l];
+        if (!L->experts || L->gate_exps->tier != TIER_DISK)
+            continue;
+        uint64_t xb = 0;
+        for (int p = 0; p < X_PARTS; p++) /* each slice widened to whole blocks */
+            xb += HY_ALIGN_UP(expert_slice_bytes(part_tensor(L, p)) + 2 * a, a);
+        unit = HY_MAX(unit, HY_ALIGN_UP(xb, HY_MAX(a, 4096)));
+        for (uint32_t e = 0; e < hp->n_expert; e++)
+            held += plan_holds(m, (int)l, (int)e) ? xb : 0;
+    }
+    return unit ? (int)HY_MIN(held / unit, (uint64_t)INT_MAX / 2) : 0;
 }
 
 int experts_held_pieces(hy_model *m, struct load_piece *out)

@@ -411,8 +411,18 @@ static int moe_ffn(struct fwd *f)
             streamed[n_st] = s->used[i];
             units[n_st++] = L->experts[s->used[i]].unit;
         }
-    if (n_st && (rc = stream_hint(f->m->stream, units, n_st)))
+    bool ready[MOE_MAX_EXPERTS];
+    if (n_st && (rc = stream_hint(f->m->stream, units, n_st, ready)))
         return rc;
+    /* the cache's statistics: an expert served from RAM is held, or was in its slot with
+     * the read complete when named */
+    uint64_t xb = expert_slice_bytes(L->gate_exps) + expert_slice_bytes(L->up_exps) +
+                  expert_slice_bytes(L->down_exps);
+    int n_ram = n_used - n_st;
+    for (int i = 0; i < n_st; i++)
+        n_ram += ready[i];
+    s->stats.expert_bytes += (uint64_t)n_used * xb;
+    s->stats.expert_ram_bytes += (uint64_t)n_ram * xb;
     for (int i = 0; i < n_used; i++) {
         const struct expert *x = &L->experts[s->used[i]];
         if (x->unit < 0 && (rc = expert_run(f, s->used[i], x->data)))

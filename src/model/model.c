@@ -410,7 +410,8 @@ static int start_streamer(hy_model *m, const struct place_hooks *hooks)
     }
     struct stream_params sp = stream_default_params();
     sp.n_slots = n_dense ? (int)HY_MAX(pl->n_slots, 2u) : 0;
-    sp.n_hint_slots = n_x ? (int)HY_MAX(pl->n_expert_slots, 1u) : 0;
+    /* the experts' landing slots, and the memory the plan gives held experts as a cache */
+    sp.n_hint_slots = n_x ? (int)HY_MAX(pl->n_expert_slots, 1u) + experts_cache_slots(m, m->dfile->align) : 0;
     sp.prefetch_depth = (int)(pl->prefetch_depth ? pl->prefetch_depth : (uint32_t)sp.n_slots - 1);
     if (pl->io_depth)
         sp.io_depth = pl->io_depth;
@@ -589,8 +590,12 @@ int model_place(hy_model *m, const struct hy_model_params *params, const struct 
     }
     m->params = params ? *params : hy_model_default_params();
     const struct hy_plan_params *pp = &m->params.plan;
+    int rc = experts_check_params(&m->params);
+    if (rc) {
+        file_close(dfile);
+        return rc;
+    }
     m->dfile = dfile; /* the model's now, also on failure */
-    int rc;
     m->n_threads = pp->n_threads > 0 ? pp->n_threads : cpu_features()->n_cpus;
     if (!(m->layers = calloc(m->hp.n_layer, sizeof *m->layers))) {
         set_error("out of memory");

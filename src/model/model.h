@@ -151,6 +151,12 @@ int experts_held_pieces(hy_model *m, struct load_piece *out);
  * as stream tensors read on hint, and where each slice's place in the slot goes (dst).
  * Written to st and dst unless NULL (which only counts); returns the number of units. */
 int experts_units(hy_model *m, int l, struct stream_tensor *st, uint64_t **dst, int u0);
+/* The expert cache (hy_model_params.expert_cache) is lru, static or unset (lru). */
+int experts_check_params(const struct hy_model_params *p);
+/* Slots the expert cache gets: with the lru cache, the memory the plan gave held experts
+ * of layers that stream some, in slots of the largest expert unit (slices widened to
+ * blocks of align bytes); 0 with the static one. Call once the tiers are set. */
+int experts_cache_slots(const hy_model *m, uint32_t align);
 /* After loading: point every expert of a fused tensor held whole into it, and check that
  * each expert is in memory or streamed, all three parts alike. */
 int experts_finish(hy_model *m);

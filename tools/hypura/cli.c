@@ -67,6 +67,13 @@ int cli_model_opt(struct hy_model_params *o, int c, const char *arg)
     case OPT_NO_MEASURE:
         o->plan.no_measure = true;
         return 1;
+    case OPT_EXPERT_CACHE:
+        if (strcmp(arg, "lru") && strcmp(arg, "static")) {
+            fprintf(stderr, "hypura: --expert-cache takes lru or static\n");
+            return -1;
+        }
+        o->expert_cache = arg;
+        return 1;
     case OPT_BATCH:
         if (!cli_int(arg, 1, 1 << 20, &v)) {
             fprintf(stderr, "hypura: --batch takes a number from 1 to %d (got '%s')\n", 1 << 20, arg);

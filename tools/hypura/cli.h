@@ -36,6 +36,7 @@ enum {
     OPT_NO_GPU,
     OPT_BATCH,
     OPT_NO_MEASURE,
+    OPT_EXPERT_CACHE,
 };
 #define CLI_MODEL_LONGOPTS                                                   \
     {"threads", required_argument, 0, OPT_THREADS},                          \
@@ -47,7 +48,8 @@ enum {
     {"plan-mode", required_argument, 0, OPT_PLAN_MODE},                      \
     {"no-gpu", no_argument, 0, OPT_NO_GPU},                                  \
     {"batch", required_argument, 0, OPT_BATCH},                              \
-    {"no-measure", no_argument, 0, OPT_NO_MEASURE}
+    {"no-measure", no_argument, 0, OPT_NO_MEASURE},                          \
+    {"expert-cache", required_argument, 0, OPT_EXPERT_CACHE}
 #define CLI_MODEL_HELP                                                                   \
     "  -t, --threads N       compute threads (default: all CPUs)\n"                   \
     "      --ram-budget SIZE RAM the run may use, e.g. 2G (default: available memory)\n" \
@@ -59,7 +61,9 @@ enum {
     "                        expert-stream)\n"                                          \
     "      --no-gpu          plan without the GPU tier\n"                               \
     "      --batch N         prompt tokens per forward pass (planning; default 512)\n"  \
-    "      --no-measure      never measure the hardware: cached profile or defaults\n"
+    "      --no-measure      never measure the hardware: cached profile or defaults\n" \
+    "      --expert-cache P  memory for experts when some stream: lru (a cache shared by\n" \
+    "                        all layers, default) or static (the plan's experts held)\n"
 
 void cli_model_opts_init(struct hy_model_params *o);
 /* Handle one of the shared options; returns 1 if it was one, 0 if not, -1 on a bad

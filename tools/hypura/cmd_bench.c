@@ -18,6 +18,8 @@ struct sample {
     double disk_per_tok;     /* bytes from storage per decoded token */
     double stall_per_tok;    /* seconds compute waited on weights, per decoded token */
     double peak_rss;
+    double expert_hit;       /* decode: routed experts' bytes served from RAM / needed;
+                                -1 without experts */
 };
 
 struct series {
@@ -89,6 +91,7 @@ static int one_rep(const char *path, const struct hy_model_params *mo, int n_p, 
     if (cold && hy_drop_page_cache(path) != 0)
         fprintf(stderr, "hypura bench: cannot evict %s from the page cache: %s\n", path, hy_last_error());
     memset(out, 0, sizeof *out);
+    out->expert_hit = -1;
     reset_peak_rss();
     struct hy_model_params mp = *mo;
     if (!mp.plan.n_ctx)
@@ -155,6 +158,8 @@ static int one_rep(const char *path, const struct hy_model_params *mo, int n_p, 
         out->decode_tps = n_g / dt;
         out->disk_per_tok = (double)(proc_read_bytes() - io0) / n_g;
         out->stall_per_tok = (st1.stall_seconds - st0.stall_seconds) / n_g;
+        uint64_t xb = st1.expert_bytes - st0.expert_bytes;
+        out->expert_hit = xb ? (double)(st1.expert_ram_bytes - st0.expert_ram_bytes) / (double)xb : -1;
     }
     out->peak_rss = peak_rss_bytes();
     rc = 0;
@@ -202,6 +207,8 @@ static int write_json(const char *json, const struct bench_out *b)
         cJSON_AddNumberToObject(r, "stall_s_per_token", MED(&se[i], stall_per_tok));
         cJSON_AddNumberToObject(r, "load_s", MED(&se[i], load_s));
         cJSON_AddNumberToObject(r, "peak_rss", MED(&se[i], peak_rss));
+        if (MED(&se[i], expert_hit) >= 0)
+            cJSON_AddNumberToObject(r, "expert_hit_rate", MED(&se[i], expert_hit));
         if (b->ceiling > 0)
             cJSON_AddNumberToObject(r, "ceiling_share", MED(&se[i], decode_tps) / b->ceiling);
         cJSON *all = cJSON_AddArrayToObject(r, "decode_tps_all");
@@ -320,13 +327,17 @@ int cmd_bench(int argc, char **argv)
         }
     /* the ceiling: bytes that must come from disk per token at this budget */
     double ceiling = must > 0 && bw > 0 ? bw / must : 0;
-    printf("%-6s %-4s %10s %10s %12s %12s %10s\n", "run", "", "prompt t/s", "decode t/s", "MB read/tok",
-           "stall ms/tok", "peak RSS");
+    printf("%-6s %-4s %10s %10s %12s %12s %10s %10s\n", "run", "", "prompt t/s", "decode t/s",
+           "MB read/tok", "stall ms/tok", "peak RSS", "expert hit");
     for (int i = 0; i < n_se; i++) {
-        char b[32];
-        printf("%-6s %-4s %10.2f %10.3f %12.1f %12.1f %10s\n", se[i].name, se[i].cold ? "cold" : "warm",
-               MED(&se[i], prompt_tps), MED(&se[i], decode_tps), MED(&se[i], disk_per_tok) / 1e6,
-               MED(&se[i], stall_per_tok) * 1e3, hy_format_size((uint64_t)MED(&se[i], peak_rss), b, sizeof b));
+        char b[32], h[16] = "-";
+        double hit = MED(&se[i], expert_hit);
+        if (hit >= 0)
+            snprintf(h, sizeof h, "%.1f%%", 100 * hit);
+        printf("%-6s %-4s %10.2f %10.3f %12.1f %12.1f %10s %10s\n", se[i].name,
+               se[i].cold ? "cold" : "warm", MED(&se[i], prompt_tps), MED(&se[i], decode_tps),
+               MED(&se[i], disk_per_tok) / 1e6, MED(&se[i], stall_per_tok) * 1e3,
+               hy_format_size((uint64_t)MED(&se[i], peak_rss), b, sizeof b), h);
     }
     printf("predicted: prompt %.2f tok/s, decode %.3f tok/s\n", pred_prompt, pred_decode);
     if (ceiling > 0)

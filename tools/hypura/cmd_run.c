@@ -163,6 +163,8 @@ static void print_json(hy_session *s, const hy_model *m, int np, double ptps, do
 #endif
     cJSON_AddNumberToObject(o, "stall_seconds", st.stall_seconds);
     cJSON_AddNumberToObject(o, "out_of_schedule", (double)st.out_of_schedule);
+    cJSON_AddNumberToObject(o, "expert_bytes", (double)st.expert_bytes);
+    cJSON_AddNumberToObject(o, "expert_ram_bytes", (double)st.expert_ram_bytes);
     cJSON_AddNumberToObject(o, "headers_read", (double)hy_headers_read());
     char *js = cJSON_PrintUnformatted(o);
     if (js)
