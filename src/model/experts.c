@@ -1,17 +1,19 @@
 /* Experts of MoE layers as the runtime sees them: expert e of a layer is three byte ranges,
  * its rows of the fused tensors ffn_{gate,up,down}_exps, held in memory or streamed as one
  * unit. This file keeps that table (struct expert, model.h) and fills it from the
- * placement.
+ * placement: the experts of fused tensors held whole are held; of fused tensors on disk,
+ * with the lru expert cache (the default) every expert streams and the memory the plan
+ * gave the held ones becomes cache slots in the streamer, with the static one the plan's
+ * choice is read into the arena and the rest streams.
  *
- * Not owned here: which experts are held (the plan), reading streamed ones (the
- * streamer), computing with them (forward.c). */
+ * Not owned here: which experts are held (the plan), reading streamed ones and the
+ * cache's order (the streamer), computing with them (forward.c). */
 #include "model/model.h"
 #include "io/stream.h"
 #include "tier/plan.h"
 #include "tier/plan_file.h"
-#include "util/log.h"
-
 #include "util/common.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <limits.h>

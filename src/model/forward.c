@@ -90,11 +90,12 @@ static int mm_w(struct fwd *f, const float *x, int64_t ldx, const struct mmw *w,
 /* A layer's matrix products, in the order layer_forward runs them; products in one group
  * share their input. This table is the one place the order is written: the streamer's
  * units are numbered from it (forward_weight_order), and layer_forward runs group by
- * group. A pass that strays from it shows up as out-of-schedule acquires. */
-/* A layer has either the dense FFN groups or the MoE ones (the others' tensors are NULL,
+ * group. A pass that strays from it shows up as out-of-schedule acquires.
+ * A layer has either the dense FFN groups or the MoE ones (the others' tensors are NULL,
  * and skipped). MM_EXPERTS is not a product with the whole tensors: each expert's three
- * slices are one streaming unit, read only when the router's choice names it (a hint),
- * and computed in the order of the hints. */
+ * slices (tensor_wmat of a fused tensor at the expert's slice: its ne[1] rows) are one
+ * streaming unit, read only when the router's choice names it (a hint), and computed in
+ * the order of the hints. */
 enum {
     MM_QKV, MM_O, MM_GATE_UP, MM_DOWN,
     MM_ROUTER, MM_EXPERTS, MM_SHEXP_GATE_UP, MM_SHEXP_DOWN, MM_N_GROUPS
@@ -305,13 +306,6 @@ static int group_by_expert(struct fwd *f)
     return n_used;
 }
 
-static inline struct wmat slice_wmat(const struct tensor *t, const void *p)
-{
-    struct wmat w = {.type = t->type, .data = p, .n_in = t->ne[0], .n_out = t->ne[1],
-                     .row_bytes = t->row_bytes};
-    return w;
-}
-
 /* Expert e on all of its tokens at once (its weights used once per batch): gather their
  * inputs, gate and up, SwiGLU, down, and each output row times the token's router weight
  * into its (token, rank) row of s->moe. w: the expert's gate, up and down slices. */
@@ -327,13 +321,13 @@ static int expert_run(struct fwd *f, int e, const void *const w[X_PARTS])
     uint32_t types[2] = {L->gate_exps->type, L->up_exps->type};
     struct mm_prep p;
     int rc = op_matmul_prepare(s->tp, &s->mm, s->xe, E, n, E, types, 2, &p);
-    struct mm_out gu[2] = {{s->hb, F, slice_wmat(L->gate_exps, w[X_GATE])},
-                           {s->hb2, F, slice_wmat(L->up_exps, w[X_UP])}};
+    struct mm_out gu[2] = {{s->hb, F, tensor_wmat(L->gate_exps, w[X_GATE])},
+                           {s->hb2, F, tensor_wmat(L->up_exps, w[X_UP])}};
     if (rc || (rc = op_matmul_run(s->tp, &p, gu, 2)))
         return rc;
     for (int i = 0; i < n; i++)
         op_swiglu(row(s->hb, i, F), row(s->hb, i, F), row(s->hb2, i, F), (int)F);
-    struct mm_out d = {s->ye, E, slice_wmat(L->down_exps, w[X_DOWN])};
+    struct mm_out d = {s->ye, E, tensor_wmat(L->down_exps, w[X_DOWN])};
     if ((rc = op_matmul_prepare(s->tp, &s->mm, s->hb, F, n, F, &L->down_exps->type, 1, &p)) ||
         (rc = op_matmul_run(s->tp, &p, &d, 1)))
         return rc;
