@@ -3,8 +3,8 @@
  * A model (hy_model) is loaded once and is immutable afterwards: it can be shared by
  * several sessions (evaluations of a model that streams weights take turns). A session
  * (hy_session) holds per-conversation state: the KV cache, the position, compute
- * buffers. The plan's RAM budget counts one session's; each further session allocates
- * its own beyond the budget. Every function that can fail returns 0 on success or a
+ * buffers. The plan's RAM budget counts hy_plan_params.n_seq sessions' (default one);
+ * each further session allocates its own beyond the budget. Every function that can fail returns 0 on success or a
  * negative errno-style status; hy_last_error() then says why, in words, for this thread.
  * Every *_free accepts NULL. Options are structs initialised by *_default_params(), so
  * new fields never break callers.
@@ -79,6 +79,9 @@ struct hy_plan_params {
     bool no_gpu;                /* plan without the GPU tier */
     uint32_t n_ctx;             /* KV cache context; 0 = min(n_ctx_train, 4096) */
     uint32_t n_batch;           /* prompt tokens per forward pass; 0 = 512 */
+    uint32_t n_seq;             /* sessions of n_ctx each counted inside the RAM budget
+                                   (their KV caches and compute buffers: a server's
+                                   sequence slots); 0 = 1 */
     int n_threads;              /* compute threads; 0 = all cores */
     const char *mode;           /* NULL = the planner's choice; "resident", "ffn-stream",
                                    "layer-stream", "expert-stream" forces one */

@@ -522,6 +522,42 @@ static void test_too_small_budget(void)
     synth_free(&m);
 }
 
+/* A server's sequence slots: n_seq KV caches and compute buffers inside the budget, so
+ * fewer weights stay resident for the same budget; one sequence plans as before. */
+static void test_n_seq_kv_in_budget(void)
+{
+    struct hparams hp = hp_70b();
+    struct synth m;
+    synth_build(&m, &hp, false);
+    struct hy_profile prof = prof_cpu(1);
+    struct plan_input in = synth_input(&m);
+    struct plan_params p = params(32 * GiB, 0);
+    p.n_ctx = 4096;
+    struct plan *one = NULL, *four = NULL, *dflt = NULL;
+    CHECK(plan_build(&in, &prof, &p, &dflt) == 0);
+    p.n_seq = 1;
+    CHECK(plan_build(&in, &prof, &p, &one) == 0);
+    p.n_seq = 4;
+    CHECK(plan_build(&in, &prof, &p, &four) == 0);
+    if (one && four && dflt) {
+        CHECK_EQ(dflt->kv_bytes, one->kv_bytes);
+        CHECK_EQ(dflt->tier_bytes[TIER_RAM], one->tier_bytes[TIER_RAM]);
+        CHECK_EQ(four->kv_bytes, 4 * one->kv_bytes);
+        CHECK_EQ(four->compute_bytes, 4 * one->compute_bytes);
+        CHECK(four->ram_used <= p.ram_budget);
+        /* the three more caches push weights out to disk */
+        CHECKF(four->tier_bytes[TIER_RAM] + 3 * one->kv_bytes <= one->tier_bytes[TIER_RAM] + one->slot_bytes * 2,
+               "resident %.0f MiB with 4 sequences, %.0f MiB with one",
+               (double)four->tier_bytes[TIER_RAM] / MiB, (double)one->tier_bytes[TIER_RAM] / MiB);
+        printf("  70B on 32 GiB, 4096 context: 1 sequence %.2f GiB KV, 4 sequences %.2f GiB KV\n",
+               (double)one->kv_bytes / GiB, (double)four->kv_bytes / GiB);
+    }
+    plan_free(one);
+    plan_free(four);
+    plan_free(dflt);
+    synth_free(&m);
+}
+
 /* ---- properties ----------------------------------------------------------------------- */
 
 static struct hparams random_hp(uint64_t *rs)
@@ -1047,6 +1083,7 @@ int main(void)
     RUN(test_512_experts_per_expert_plan);
     RUN(test_measured_expert_freq);
     RUN(test_too_small_budget);
+    RUN(test_n_seq_kv_in_budget);
     RUN(test_property_budgets);
     RUN(test_property_faster_disk);
     RUN(test_gpu_tier);

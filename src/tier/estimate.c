@@ -217,14 +217,17 @@ static void add_context(struct cost_model *cm, const struct plan_params *p)
     /* attention over the KV cache, per layer, on the device of the attention */
     uint64_t kv_tok = hparams_kv_bytes_per_token(hp) / hp->n_layer;
     double att_fl = 2.0 * hp->n_head * (hp->head_dim_k + hp->head_dim_v);
+    /* every sequence the plan serves (hy_plan_params.n_seq) has its own KV cache and
+     * compute buffers; the speed predicted is one sequence's */
+    const uint64_t n_seq = p->n_seq ? p->n_seq : 1;
     for (int l = 0; l < cm->n_layer; l++) {
         struct cost_layer *L = &cm->layer[l];
-        L->kv_bytes = kv_tok * cm->n_ctx;
+        L->kv_bytes = kv_tok * cm->n_ctx * n_seq;
         cost_add(&L->attn, prof, (double)kv_tok * pos, att_fl * pos, (double)kv_tok * nb,
                  att_fl * nb * (nb / 2.0));
     }
-    cm->kv_bytes = hparams_kv_bytes_per_token(hp) * cm->n_ctx;
-    cm->compute_bytes = plan_compute_bytes(hp, cm->n_ctx, nb, p->n_threads);
+    cm->kv_bytes = hparams_kv_bytes_per_token(hp) * cm->n_ctx * n_seq;
+    cm->compute_bytes = plan_compute_bytes(hp, cm->n_ctx, nb, p->n_threads) * n_seq;
     /* every tensor may be a run of its own; slots: the pool's and the experts' */
     cm->layout_bytes = ((uint64_t)cm->n_tensors + 16 + hp->n_expert_used) * PLAN_LAYOUT_PER_RUN;
     cm->gpu_compute_bytes = prof->has_gpu ? cm->compute_bytes : 0;

@@ -56,6 +56,8 @@ struct plan_params {
     const char *force_mode; /* NULL or a plan_mode name: plan in that mode if it fits */
     /* Added: */
     uint32_t pred_pos;      /* context position the decode speed is predicted at (0 = 256) */
+    uint32_t n_seq;         /* sequences (sessions) the KV caches and compute buffers are
+                               counted for; 0 = 1 */
 };
 struct plan_params plan_default_params(void);
 

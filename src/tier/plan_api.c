@@ -134,6 +134,7 @@ int plan_resolve(const char *path, const struct hy_plan_params *p, struct hy_pro
     out->ram_budget = ram;
     out->gpu_budget = gpu;
     out->n_ctx = p->n_ctx;
+    out->n_seq = p->n_seq;
     if (p->n_batch)
         out->n_batch = p->n_batch;
     out->n_threads = p->n_threads > 0 ? p->n_threads : prof->n_cores;
