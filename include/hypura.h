@@ -287,6 +287,13 @@ HY_API int hy_chat_apply_template(const char *tmpl, const struct hy_chat_message
                            bool add_generation_prompt, char *buf, int cap);
 /* Names of the template families rendered; returns how many there are (may exceed cap). */
 HY_API int hy_chat_builtin_templates(const char **names, int cap);
+/* Render a conversation with a model's template (tmpl NULL: the model's own, ChatML with
+ * a warning when it has none; else a family name or template text, as above) and tokenize
+ * it: special tokens are parsed in the template's text, never in message content (what a
+ * client wrote cannot forge a turn); BOS as the vocabulary asks. Returns the number of
+ * tokens (which may exceed n_max: then only n_max were written) or a negative status. */
+HY_API int hy_chat_tokenize(const hy_model *m, const char *tmpl, const struct hy_chat_message *msgs,
+                            size_t n, bool add_generation_prompt, hy_token *out, int n_max);
 
 /* A chat over a session: the model's template (or tmpl, a family name), and a KV cache
  * kept across turns, so each turn evaluates only its new tokens. */

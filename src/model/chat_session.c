@@ -220,3 +220,26 @@ int hy_chat_reset(hy_chat *c)
     c->done[0] = 0;
     return hy_session_truncate(c->s, c->base);
 }
+
+int hy_chat_tokenize(const hy_model *m, const char *tmpl, const struct hy_chat_message *msgs,
+                     size_t n, bool add_generation_prompt, hy_token *out, int n_max)
+{
+    hy_clear_error();
+    if (!m->tok) {
+        set_error("the model has no tokenizer");
+        return -EINVAL;
+    }
+    int family, rc = chat_select(tmpl ? tmpl : tokenizer_chat_template(m->tok), &family);
+    if (rc)
+        return rc;
+    struct chat_msg *cm = malloc(sizeof *cm * (n ? n : 1));
+    if (!cm) {
+        set_error("out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        cm[i] = (struct chat_msg){.role = msgs[i].role, .content = msgs[i].content};
+    rc = chat_tokenize(m->tok, family, cm, n, add_generation_prompt, true, out, n_max);
+    free(cm);
+    return rc;
+}
