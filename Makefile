@@ -145,8 +145,11 @@ ifneq ($(HAVE_MHD),1)
   LIB_SRC := $(filter-out src/server/%,$(LIB_SRC))
 endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-# libmicrohttpd is linked where it is installed, but only the server (not built yet) uses it
-PC_REQUIRES += $(if $(filter src/server/%,$(LIB_SRC)),libmicrohttpd)
+# libmicrohttpd is linked where it is installed: the server (src/server) uses it. It goes
+# in Libs.private, not Requires.private: its own .pc file lists GnuTLS's static
+# dependencies (-lunistring, -lp11-kit, ...), which a system with the shared libraries
+# alone cannot link, and the shared libmicrohttpd brings them in anyway.
+PC_LIBS += $(if $(filter src/server/%,$(LIB_SRC)),-lmicrohttpd)
 ifeq ($(CUDA),1)
   CUDA_SRC := $(sort $(wildcard src/cuda/*.cu))
   LIB_OBJ  += $(CUDA_SRC:%.cu=$(BUILD)/%.cu.o)

@@ -435,6 +435,47 @@ struct hy_plan_tensor {
 HY_API int hy_plan_get_tensor(const hy_plan *pl, int i, struct hy_plan_tensor *out);
 
 
+/* ---- HTTP server (src/server; only in builds with libmicrohttpd: HYPURA_MHD) ------- */
+/* `hypura serve`: the Ollama and OpenAI HTTP APIs over one model, opened once and placed
+ * once for n_parallel sequences (each a session with its own KV cache). The server answers
+ * from threads of its own; the caller starts it, waits (for a signal, say), stops it and
+ * frees it. */
+typedef struct hy_server hy_server;
+struct hy_server_params {
+    const char *host;           /* address to listen on; NULL = "127.0.0.1" */
+    int port;                   /* 0 = a free port (hy_server_port says which) */
+    int n_parallel;             /* sequences generated at once; 0 = 1 */
+    int queue_max;              /* requests that may wait for a sequence; more get 503; 0 = 64 */
+    size_t body_max;            /* bodies over this many bytes get 413; 0 = 8 MiB */
+    const char *api_key;        /* every route but /health needs it (Authorization: Bearer
+                                   KEY, or x-api-key: KEY); NULL = none */
+    const char *model_name;     /* the name clients see; NULL = the file's name without .gguf */
+    struct hy_model_params model; /* budgets, threads; plan.n_ctx is the context of each
+                                     sequence, plan.n_seq is set to n_parallel */
+};
+HY_API struct hy_server_params hy_server_default_params(void);
+/* Open the model (its header: a bad file fails here), start listening, and place the
+ * weights in the background: /health answers 503 until they are placed, then 200. */
+HY_API int hy_server_start(const char *model_path, const struct hy_server_params *p, hy_server **out);
+/* The port listened on. */
+HY_API int hy_server_port(const hy_server *s);
+enum hy_server_state {
+    HY_SERVER_LOADING = 0,      /* listening; the weights are being placed */
+    HY_SERVER_READY,
+    HY_SERVER_FAILED,           /* placing failed: hy_server_error says why */
+    HY_SERVER_STOPPING,         /* no new connection or request is accepted */
+};
+HY_API enum hy_server_state hy_server_get_state(const hy_server *s);
+HY_API const char *hy_server_error(const hy_server *s);
+/* Stop accepting connections and requests; requests already received go on (streams run
+ * to their end) unless cut: then every generation ends at its next token, and its client
+ * gets a proper final message (done_reason "length"). Does not wait. */
+HY_API void hy_server_stop(hy_server *s, bool cut);
+/* No request in flight (after hy_server_stop: the server can be freed at once). */
+HY_API bool hy_server_idle(const hy_server *s);
+/* Stop (cutting what is in flight), wait for the connections to close, free. */
+HY_API void hy_server_free(hy_server *s);
+
 /* ---- storage read paths (src/io) --------------------------------------------------- */
 /* How fast the storage holding a file reads, by read path, block size and queue depth,
  * measured cold (`hypura iobench`). */

@@ -22,6 +22,7 @@ int cmd_run(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Options every model-loading command takes set fields of a struct hy_model_params;
  * planning without loading (inspect --plan, estimate) takes its .plan. */

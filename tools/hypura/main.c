@@ -8,6 +8,7 @@ static const struct cli_command g_commands[] = {
     {"inspect", cmd_inspect, "metadata, tensor table and placement plan of a GGUF file"},
     {"iobench", cmd_iobench, "storage read paths: buffered, direct, io_uring, threads by block and depth"},
     {"run", cmd_run, "generate text from a prompt, or chat (-i)"},
+    {"serve", cmd_serve, "the Ollama and OpenAI HTTP APIs over a model"},
     {"logits", cmd_logits, "teacher-forced logits of a token sequence (for checking)"},
     {"synth", cmd_synth, "write a random-weight GGUF of a real model's shape"},
     {"tokenize", cmd_tokenize, "token ids of a text, as llama.cpp gives them"},
