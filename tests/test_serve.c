@@ -24,6 +24,9 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -206,6 +209,9 @@ static bool server_start(struct server *s, const char *args, const char *tag)
              args, s->log);
     s->pid = fork();
     if (s->pid == 0) {
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that crashes takes its servers along */
+#endif
         dup2(pfd[1], 1);
         close(pfd[0]);
         close(pfd[1]);
