@@ -371,6 +371,11 @@ static void test_routes(void)
     o = req(p, "GET", "/health", NULL, &st);
     CHECK(st == 200 && streq(jstr_of(o, "status"), "ok"));
     cJSON_Delete(o);
+    CHECK(http(p, "GET", "/metrics", "Authorization: Bearer " KEY "\r\n", NULL, 0, &r) == 0);
+    CHECK(r.status == 200 && strstr(r.body, "\nhypura_requests_total ") &&
+          strstr(r.body, "# TYPE hypura_generated_tokens_total counter\n") &&
+          strstr(r.body, "hypura_weight_bytes{tier=\"ram\"} "));
+    resp_free(&r);
 }
 
 /* ---- generation equals `hypura run` --------------------------------------------------- */
@@ -888,6 +893,23 @@ static double ps_field(int port, const char *f)
     return v;
 }
 
+/* A request that begins as the slot's cache does evaluates only the rest: the same prompt
+ * again re-evaluates its last token alone (for the logits), and gives the same text. */
+static void test_kv_reuse(void)
+{
+    int p = g_small.port, st;
+    const char *b = "{\"prompt\":\"" PROMPT "\",\"stream\":false,\"options\":{" GREEDY "}}";
+    for (int i = 0; i < 2; i++) {
+        double ev0 = ps_field(p, "models.0.hypura.prompt_tokens_evaluated");
+        cJSON *o = req(p, "POST", "/api/generate", b, &st);
+        CHECK(st == 200 && streq(jstr_of(o, "response"), g_want_once) && jnum_of(o, "prompt_eval_count") == 5);
+        cJSON_Delete(o);
+        double ev = ps_field(p, "models.0.hypura.prompt_tokens_evaluated") - ev0;
+        if (i == 1)
+            CHECKF(ev == 1, "the repeated prompt evaluated %.0f tokens", ev);
+    }
+}
+
 /* One slot, a queue of one: a long stream holds the slot, a second request waits, a third
  * is refused with 503; the stream's client goes away, its generation stops, the waiting
  * request is served. */
@@ -1117,6 +1139,7 @@ int main(void)
         RUN(test_openai_matches_run);
         RUN(test_hostile);
         RUN(test_concurrent_streams);
+        RUN(test_kv_reuse);
         RUN(test_disconnect_and_queue);
         RUN(test_stop_finishes_streams);
         RUN(test_npm_clients);

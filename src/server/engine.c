@@ -35,7 +35,8 @@ struct engine {
     bool stopping, cut;
     int n_busy;
     uint64_t seed_ctr;
-    unsigned long long n_jobs, n_prompt_tokens, n_gen_tokens;
+    unsigned long long n_jobs, n_prompt_tokens, n_gen_tokens, n_prompt_eval, n_first;
+    double first_s, gen_s;
 };
 
 /* ---- jobs ---------------------------------------------------------------------------- */
@@ -241,6 +242,12 @@ static void finish(struct engine *e, struct slot *sl, const char *reason, const 
     pthread_mutex_lock(&e->mu);
     e->n_busy--;
     e->n_gen_tokens += (unsigned long long)j->n_gen;
+    e->n_prompt_eval += (unsigned long long)j->n_prompt_eval;
+    if (j->t_first > 0) {
+        e->n_first++;
+        e->first_s += j->t_first - j->t_arrive;
+        e->gen_s += j->t_end - j->t_first;
+    }
     pthread_mutex_unlock(&e->mu);
     hy_detok_free(sl->dt);
     sl->dt = NULL;
@@ -298,6 +305,11 @@ static void step_decode(struct engine *e, struct slot *sl)
     struct job *j = sl->j;
     hy_token t = hy_sampler_sample(sl->sm, hy_session_logits(sl->s, -1));
     hy_sampler_accept(sl->sm, t);
+    if (!j->t_first) { /* (the engine's alone: read under mu only once done) */
+        pthread_mutex_lock(&j->mu);
+        j->t_first = hy_now_seconds();
+        pthread_mutex_unlock(&j->mu);
+    }
     if (hy_token_is_eog(e->m, t)) {
         finish(e, sl, "stop", NULL, false);
         return;
@@ -596,5 +608,9 @@ void engine_get_stats(struct engine *e, struct engine_stats *out)
     out->n_jobs = e->n_jobs;
     out->n_prompt_tokens = e->n_prompt_tokens;
     out->n_gen_tokens = e->n_gen_tokens;
+    out->n_prompt_eval = e->n_prompt_eval;
+    out->n_first = e->n_first;
+    out->first_s = e->first_s;
+    out->gen_s = e->gen_s;
     pthread_mutex_unlock(&e->mu);
 }

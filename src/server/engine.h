@@ -74,6 +74,7 @@ struct job {
     int n_prompt_eval;      /* prompt tokens evaluated (the rest came from a slot's cache) */
     double t_start;         /* a slot took it */
     double t_prompt_end;    /* the prompt was evaluated */
+    double t_first;         /* the first token was sampled (0: none was) */
     double t_end;
 };
 
@@ -109,7 +110,12 @@ void engine_cut(struct engine *e);
 int engine_n_ctx(const struct engine *e);
 struct engine_stats {
     int n_slots, n_busy, n_queued;
-    unsigned long long n_jobs, n_prompt_tokens, n_gen_tokens;  /* since start */
+    /* since start: */
+    unsigned long long n_jobs, n_prompt_tokens, n_gen_tokens;
+    unsigned long long n_prompt_eval;   /* prompt tokens evaluated (the rest were cached) */
+    unsigned long long n_first;         /* jobs that sampled a first token, */
+    double first_s;                     /* and the seconds from arrival to it, summed */
+    double gen_s;                       /* seconds generating (first token to end), summed */
 };
 void engine_get_stats(struct engine *e, struct engine_stats *out);
 

@@ -81,6 +81,7 @@ static enum MHD_Result api_ps(struct req *r)
         json_add_int(h, "queued", es.n_queued);
         json_add_int(h, "requests", (long long)es.n_jobs);
         json_add_int(h, "prompt_tokens", (long long)es.n_prompt_tokens);
+        json_add_int(h, "prompt_tokens_evaluated", (long long)es.n_prompt_eval);
         json_add_int(h, "generated_tokens", (long long)es.n_gen_tokens);
         cJSON_AddItemToArray(a, m);
     }

@@ -269,6 +269,7 @@ static enum MHD_Result route_health(struct req *r)
 
 static const struct route plain_routes[] = {
     {"GET", "/health", API_PLAIN, route_health, false, false},
+    {"GET", "/metrics", API_PLAIN, route_metrics, false, false},
     {0},
 };
 

@@ -85,6 +85,8 @@ struct route {
     bool prefix;                    /* path is a prefix (/v1/models/ID) */
 };
 extern const struct route ollama_routes[], openai_routes[];
+/* GET /metrics (metrics.c) */
+enum MHD_Result route_metrics(struct req *r);
 
 /* ---- replies (server.c) ---- */
 enum MHD_Result reply_raw(struct req *r, int status, const char *ctype, const char *body, size_t len);
