@@ -473,7 +473,8 @@ HY_API const char *hy_server_error(const hy_server *s);
 HY_API void hy_server_stop(hy_server *s, bool cut);
 /* No request in flight (after hy_server_stop: the server can be freed at once). */
 HY_API bool hy_server_idle(const hy_server *s);
-/* Stop (cutting what is in flight), wait for the connections to close, free. */
+/* Stop (cutting what is in flight), wait for the connections to close (and for the
+ * weights' placing, when the server is still loading: it cannot be interrupted), free. */
 HY_API void hy_server_free(hy_server *s);
 
 /* ---- storage read paths (src/io) --------------------------------------------------- */
