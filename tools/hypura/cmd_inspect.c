@@ -33,8 +33,11 @@ static void print_summary(const hy_model *m, const char *path)
     const char *ct = hy_model_meta_str(m, "tokenizer.chat_template");
     printf("chat template: %s\n", ct ? "present" : "none");
     int n = hy_model_tensor_count(m);
-    printf("tensors:       %d, %s, %.2f B parameters\n", n, hy_format_size(d.weight_bytes, b, sizeof b),
-           (double)d.n_params / 1e9);
+    double np = (double)d.n_params;
+    const char *unit = np >= 1e9 ? "B" : np >= 1e6 ? "M" : "K";
+    double scale = np >= 1e9 ? 1e9 : np >= 1e6 ? 1e6 : 1e3;
+    printf("tensors:       %d, %s, %.2f%s parameters\n", n, hy_format_size(d.weight_bytes, b, sizeof b),
+           np / scale, unit);
     /* bytes by type */
     struct { const char *type; int n; uint64_t bytes; } by[48];
     int nb = 0;

@@ -63,6 +63,9 @@ int cmd_synth(int argc, char **argv)
         }
     }
     if (optind + 1 != argc || !out) {
+        fprintf(stderr, optind >= argc ? "hypura synth: which preset? (see the list below)\n"
+                        : !out ? "hypura synth: where to? -o FILE is required\n"
+                               : "hypura synth: one preset only\n");
         usage(stderr);
         return 2;
     }
@@ -73,7 +76,7 @@ int cmd_synth(int argc, char **argv)
     if (hy_synth(&p, out) != 0) {
         if (p.progress)
             fputc('\n', stderr);
-        return cli_fail(out);
+        return cli_fail("synth");
     }
     double dt = hy_now_seconds() - t0;
     hy_model *m = NULL;
