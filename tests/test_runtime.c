@@ -462,6 +462,46 @@ static void test_truncated_on_disk(void)
     free(src);
 }
 
+/* Weights full of NaN: the evaluation fails and says so (it used to sample token 0 and
+ * print nothing, exit 0). */
+static void test_nan_weights(void)
+{
+    char *src = test_shared_path("fixtures/synth/llama-s7-F32.gguf");
+    if (!src) {
+        TEST_SKIP("no fixtures");
+        return;
+    }
+    size_t n;
+    uint8_t *data = test_read_file(src, &n);
+    hy_model *m = NULL;
+    CHECK(hy_model_open(src, NULL, &m) == 0);
+    for (int i = 0; m && i < hy_model_tensor_count(m); i++) {
+        struct hy_tensor_info ti;
+        hy_model_tensor_info(m, i, &ti);
+        if (!strcmp(ti.name, "output_norm.weight"))
+            memset(data + ti.offset, 0xff, ti.bytes);   /* all NaN */
+    }
+    hy_model_free(m);
+    char path[128];
+    snprintf(path, sizeof path, "/var/tmp/hypura-test-nan-%d.gguf", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    fwrite(data, 1, n, f);
+    fclose(f);
+    m = load(path, "resident", 0);
+    CHECKF(m != NULL, "%s", hy_last_error());
+    hy_session *s = NULL;
+    if (m && hy_session_new(m, NULL, &s) == 0) {
+        CHECK(hy_session_eval(s, k_ids, 4, false) == -EDOM);
+        CHECKF(strstr(hy_last_error(), "non-finite"), "%s", hy_last_error());
+        CHECK(hy_session_n_past(s) == 0 && hy_session_logits(s, -1) == NULL);
+    }
+    hy_session_free(s);
+    hy_model_free(m);
+    unlink(path);
+    free(data);
+    free(src);
+}
+
 int main(void)
 {
     RUN(test_bit_identical);
@@ -470,5 +510,6 @@ int main(void)
     RUN(test_small_budget);
     RUN(test_faults);
     RUN(test_truncated_on_disk);
+    RUN(test_nan_weights);
     return test_finish();
 }

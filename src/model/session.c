@@ -5,6 +5,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,6 +151,21 @@ static int ensure_logits(hy_session *s, int rows)
     return 0;
 }
 
+/* Logits that are NaN or infinite mean the weights are (weights full of NaN would
+ * otherwise sample token 0 forever and print nothing). */
+static int check_finite(const hy_session *s, int rows)
+{
+    size_t nv = s->m->hp.n_vocab;
+    for (int r = 0; r < rows; r++)
+        for (size_t i = 0; i < nv; i++)
+            if (!isfinite(s->logits[(size_t)r * nv + i])) {
+                set_error("the model computed a non-finite logit (%g, token %zu): its weights "
+                          "hold NaN or infinite values, or overflow", s->logits[(size_t)r * nv + i], i);
+                return -EDOM;
+            }
+    return 0;
+}
+
 int hy_session_eval(hy_session *s, const hy_token *toks, int n, bool all_logits)
 {
     hy_clear_error();
@@ -194,6 +210,10 @@ int hy_session_eval(hy_session *s, const hy_token *toks, int n, bool all_logits)
     }
     if (s->m->stream)
         pthread_mutex_unlock(&s->m->stream_mu);
+    if (!rc && (rc = check_finite(s, all_logits ? n : 1))) {
+        s->n_past = n_past0;
+        s->n_logits = 0;
+    }
     if (!rc)
         s->n_logits = all_logits ? n : 1;
     return rc;
