@@ -21,6 +21,10 @@ void strmap_free(struct strmap *m);
 int strmap_put(struct strmap *m, const char *key, size_t len, int32_t val);
 /* The value, or -1 when absent. */
 int32_t strmap_get(const struct strmap *m, const char *key, size_t len);
+/* SipHash-c-d of n bytes with the key (k0, k1), little-endian words. */
+uint64_t siphash(const void *p, size_t n, uint64_t k0, uint64_t k1, int c, int d);
+/* A keyed hash (SipHash-1-3) of n bytes; hash_bytes uses a random per-process key. */
+uint64_t hash_bytes_keyed(const void *p, size_t n, uint64_t k0, uint64_t k1);
 uint64_t hash_bytes(const void *p, size_t n);
 
 #endif
