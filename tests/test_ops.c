@@ -10,7 +10,10 @@
  *
  * op_attention picks its F16 kernels at the level the process detected once; to run the
  * lower levels too, the program runs itself again with HYPURA_SIMD capped
- * (test_attention_levels; `test_ops --attention` runs only the attention tests). */
+ * (test_attention_levels; `test_ops --attention` runs only the attention tests).
+ *
+ * The thread pool: every slot of every job runs exactly once, with workers spinning,
+ * asleep, or held up inside a job (test_tpool_slots). */
 #include "ops/ops.h"
 #include "ops/ops_simd.h"
 #include "ops/tpool.h"
@@ -19,6 +22,7 @@
 #include "util/common.h"
 #include "util/cpu.h"
 
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -701,6 +705,76 @@ static void test_attention_levels(void)
         TEST_SKIP("no level below %s", simd_name(cpu_features()->level));
 }
 
+/* ---- the thread pool ------------------------------------------------------------------ */
+
+/* Each call records which ith ran; a job checks that every ith in 0..nth-1 ran exactly
+ * once, whichever thread ran it (the caller takes over slots no worker picked up). */
+struct slots_job {
+    _Atomic int hits[8];
+    _Atomic int bad;
+    int delay_us;            /* ith 1 sleeps this long: its worker holds the job up */
+};
+
+static void slots_run(void *ctx, int ith, int nth)
+{
+    struct slots_job *j = ctx;
+    if (ith < 0 || ith >= nth || nth > 8) {
+        atomic_store(&j->bad, 1);
+        return;
+    }
+    if (ith == 1 && j->delay_us)
+        usleep((useconds_t)j->delay_us);
+    atomic_fetch_add(&j->hits[ith], 1);
+}
+
+static int slots_check(struct slots_job *j, int nth)
+{
+    int wrong = atomic_load(&j->bad);
+    for (int i = 0; i < 8; i++)
+        wrong += atomic_load(&j->hits[i]) != (i < nth);
+    return wrong;
+}
+
+/* Many short jobs back to back (workers spinning), jobs after a pause longer than the
+ * spin (workers asleep on the futex), and a slot that sleeps inside the job (the caller
+ * sleeps waiting for it), for 1 to 4 threads; then pools freed while their workers spin,
+ * sleep, or never ran a job. */
+static void test_tpool_slots(void)
+{
+    for (int nth = 1; nth <= 4; nth++) {
+        struct tpool *tp = NULL;
+        CHECK(tpool_new(&tp, nth) == 0);
+        if (!tp)
+            return;
+        CHECK_EQ(tpool_size(tp), nth);
+        int wrong = 0;
+        for (int it = 0; it < 3000; it++) {
+            struct slots_job j = {.delay_us = 0};
+            if (it % 500 == 499)
+                usleep(2000);        /* past the workers' spin: they park */
+            if (it % 1000 == 999)
+                j.delay_us = 3000;   /* past the caller's spin: it parks */
+            tpool_run(tp, slots_run, &j);
+            wrong += slots_check(&j, nth);
+        }
+        CHECKF(wrong == 0, "%d threads: %d slots ran a wrong number of times", nth, wrong);
+        tpool_free(tp);
+    }
+    for (int k = 0; k < 20; k++) {
+        struct tpool *tp = NULL;
+        CHECK(tpool_new(&tp, 3) == 0);
+        if (k % 2) {
+            struct slots_job j = {.delay_us = 0};
+            tpool_run(tp, slots_run, &j);
+            CHECK(slots_check(&j, 3) == 0);
+        }
+        if (k % 4 == 3)
+            usleep(1000);
+        tpool_free(tp);
+    }
+    tpool_free(NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && !strcmp(argv[1], "--attention")) {
@@ -719,5 +793,6 @@ int main(int argc, char **argv)
     RUN(test_attention_exact);
     RUN(test_attention);
     RUN(test_attention_levels);
+    RUN(test_tpool_slots);
     return test_finish();
 }
