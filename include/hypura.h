@@ -82,7 +82,8 @@ struct hy_plan_params {
     uint32_t n_seq;             /* sessions of n_ctx each counted inside the RAM budget
                                    (their KV caches and compute buffers: a server's
                                    sequence slots); 0 = 1 */
-    int n_threads;              /* compute threads; 0 = all cores */
+    int n_threads;              /* compute threads; 0 = the physical cores this process
+                                   may use */
     const char *mode;           /* NULL = the planner's choice; "resident", "ffn-stream",
                                    "layer-stream", "expert-stream" forces one */
     const struct hy_profile *profile;  /* NULL = hy_profile_get for the model's directory */

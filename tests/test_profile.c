@@ -1,12 +1,13 @@
-/* The hardware profile: cgroup limits on fake v1/v2 trees, budgets, the JSON cache and
- * its fingerprint, the cost-model lookups, and a short live measurement of this
- * machine's CPU and memory (the storage measurement writes a 256 MiB file: it runs only
- * with HYPURA_TEST_STORAGE=1). */
+/* The hardware profile: cgroup limits and physical cores on fake sysfs trees, budgets,
+ * the JSON cache and its fingerprint, the cost-model lookups, and a short live
+ * measurement of this machine's CPU and memory (the storage measurement writes a 256 MiB
+ * file: it runs only with HYPURA_TEST_STORAGE=1). */
 #include "hypura.h"
 #include "test.h"
 #include "tier/cost.h"
 #include "tier/profile.h"
 #include "util/common.h"
+#include "util/cpu.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -403,6 +404,43 @@ static void test_measure_storage(void)
     CHECK(p.disk_measured && p.n_disk > 0);
 }
 
+/* Physical cores on a fake sysfs tree: 4 cores with 2 SMT threads each, numbered the
+ * Intel way (cpu N and N + 4 are siblings), one core listed as a range ("3-4" is not a
+ * real layout but parses the same), a CPU with no topology directory, a garbled list. */
+static void test_physical_cores(void)
+{
+    static const char *lists[8] = {"0,4\n", "1,5\n", "2,6\n", "3,7\n", "0,4\n", "1,5\n", "2,6\n", "3,7\n"};
+    char dir[PATH_MAX], rel[64];
+    for (int i = 0; i < 8; i++) {
+        snprintf(rel, sizeof rel, "cpus/cpu%d/topology/thread_siblings_list", i);
+        put(rel, lists[i]);
+    }
+    put("cpus/cpu9/topology/thread_siblings_list", "x\n");
+    snprintf(dir, sizeof dir, "%s/cpus", g_tmp);
+    unsigned char all[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    unsigned char one_thread_each[8] = {1, 1, 1, 1, 0, 0, 0, 0};
+    unsigned char siblings[8] = {1, 0, 0, 0, 1, 0, 0, 0};
+    unsigned char split[8] = {1, 0, 0, 0, 0, 1, 1, 0};   /* cpu 0, 5, 6: three cores */
+    unsigned char none[8] = {0};
+    CHECK_EQ(cpu_count_cores(dir, all, 8), 4);
+    CHECK_EQ(cpu_count_cores(dir, one_thread_each, 8), 4);
+    CHECK_EQ(cpu_count_cores(dir, siblings, 8), 1);
+    CHECK_EQ(cpu_count_cores(dir, split, 8), 3);
+    CHECK_EQ(cpu_count_cores(dir, none, 8), 1);
+    /* cpu 8 has no topology, cpu 9 a garbled list: each counts as a core */
+    unsigned char more[10] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    CHECK_EQ(cpu_count_cores(dir, more, 10), 6);
+    /* no tree at all: every CPU is a core */
+    CHECK_EQ(cpu_count_cores("/nonexistent", all, 8), 8);
+    /* a list naming a CPU past the mask's end is ignored, not indexed */
+    put("cpus/cpu1/topology/thread_siblings_list", "99\n");
+    CHECK_EQ(cpu_count_cores(dir, one_thread_each, 8), 4);
+    /* this machine: at least one core, no more than its CPUs */
+    const struct cpu_features *c = cpu_features();
+    printf("  this machine: %d CPUs online, %d physical cores usable\n", c->n_cpus, c->n_cores);
+    CHECK(c->n_cores >= 1 && c->n_cores <= c->n_cpus);
+}
+
 int main(void)
 {
     snprintf(g_tmp, sizeof g_tmp, "/tmp/hypura-test-profile-%ld", (long)getpid());
@@ -410,6 +448,7 @@ int main(void)
     RUN(test_cgroup_v1);
     RUN(test_cgroup_v2);
     RUN(test_live_memory);
+    RUN(test_physical_cores);
     RUN(test_budgets);
     RUN(test_lookups);
     RUN(test_json_roundtrip);

@@ -596,7 +596,7 @@ int model_place(hy_model *m, const struct hy_model_params *params, const struct 
         return rc;
     }
     m->dfile = dfile; /* the model's now, also on failure */
-    m->n_threads = pp->n_threads > 0 ? pp->n_threads : cpu_features()->n_cpus;
+    m->n_threads = pp->n_threads > 0 ? pp->n_threads : cpu_features()->n_cores;
     if (!(m->layers = calloc(m->hp.n_layer, sizeof *m->layers))) {
         set_error("out of memory");
         rc = -ENOMEM;

@@ -14,9 +14,17 @@ struct cpu_features {
     bool neon, dotprod;
     enum simd_level level;                               /* best usable level, after the cap */
     int n_cpus;                                       /* online CPUs */
+    int n_cores;    /* physical cores among the CPUs this process may run on (its affinity
+                       mask when detected): the default number of compute threads */
 };
 
 const struct cpu_features *cpu_features(void);
 const char *simd_name(enum simd_level s);
+
+/* Physical cores among the CPUs marked in allowed[0 .. n-1], from the sysfs tree at dir
+ * (normally /sys/devices/system/cpu): CPUs whose cpuN/topology/thread_siblings_list
+ * starts with the same CPU are SMT siblings of one core. A CPU whose list is missing or
+ * unreadable counts as a core of its own. Returns at least 1. */
+int cpu_count_cores(const char *dir, const unsigned char *allowed, int n);
 
 #endif

@@ -52,7 +52,7 @@ enum {
     {"no-measure", no_argument, 0, OPT_NO_MEASURE},                          \
     {"expert-cache", required_argument, 0, OPT_EXPERT_CACHE}
 #define CLI_MODEL_HELP                                                                   \
-    "  -t, --threads N       compute threads (default: all CPUs)\n"                   \
+    "  -t, --threads N       compute threads (default: physical cores)\n"                \
     "      --ram-budget SIZE RAM the run may use, e.g. 2G (default: available memory)\n" \
     "      --gpu-budget SIZE VRAM the run may use (CUDA builds)\n"                       \
     "      --ctx-size N      context length (default: min(training context, 4096))\n"   \
