@@ -72,18 +72,19 @@ struct tpool {
     pthread_t *th;                  /* (n - 1) */
     struct worker *w;               /* (n - 1) */
     uint64_t gen;                   /* the caller's: generation of the last job */
-    /* the current job: written before its generation is published, read only by a
-     * thread that claimed one of its slots */
+    _Atomic bool stop;
+    _Atomic uint32_t seq;           /* bumped to wake sleeping workers: the futex word */
+    /* One cache line for what changes with every job, so that a hand-off between two
+     * threads moves one line. fn and ctx are written before the job's generation is
+     * published and read only by a thread that claimed one of its slots. */
+    _Alignas(64) _Atomic uint64_t claim;  /* gen << CLAIM_BITS | slots claimed */
     tpool_fn fn;
     void *ctx;
-    _Alignas(64) _Atomic uint64_t claim;  /* gen << CLAIM_BITS | slots claimed */
-    _Alignas(64) _Atomic uint32_t seq;    /* low 32 bits of gen: the word workers sleep on */
+    _Atomic uint32_t pending;             /* slots of the current job not finished */
+    _Atomic int caller_sleeping;          /* the caller sleeps on pending */
     _Atomic int n_sleeping;               /* workers asleep on seq, or about to be */
-    _Atomic bool stop;
-    _Alignas(64) _Atomic uint32_t pending;  /* slots of the current job not finished */
-    _Atomic int caller_sleeping;            /* the caller sleeps on pending */
 #ifndef __linux__
-    pthread_mutex_t mu;
+    _Alignas(64) pthread_mutex_t mu;
     pthread_cond_t cv;
 #endif
 };
@@ -144,31 +145,33 @@ static void run_slots(struct tpool *p, uint64_t s)
     }
 }
 
-/* A worker: the claim word of the first job newer than generation `last`, or of anything
- * once the pool stops. */
+/* A worker: the claim word of the first job newer than generation `last` (tpool_free
+ * publishes one too, with no slot left, after setting stop). */
 static uint64_t wait_job(struct tpool *p, uint64_t last)
 {
     uint64_t s;
     uint64_t deadline = now_ns() + TPOOL_SPIN_WORKER_NS;
     for (unsigned i = 1;; i++) {
         s = atomic_load_explicit(&p->claim, memory_order_acquire);
-        if (s >> CLAIM_BITS != last || atomic_load_explicit(&p->stop, memory_order_relaxed))
+        if (s >> CLAIM_BITS != last)
             return s;
         cpu_relax();
         if (i % TPOOL_SPIN_CHECK == 0 && now_ns() > deadline)
             break;
     }
     for (;;) {
-        /* announce the sleep before the last look: tpool_run stores the claim word, then
-         * reads n_sleeping; one of the two sees the other (all seq_cst) */
+        /* Announce the sleep, then take the futex value, then look a last time. tpool_run
+         * stores the claim word, then reads n_sleeping, and bumps seq if it is not 0: it
+         * either sees us, so seq moves past q and the futex cannot sleep through the
+         * bump, or its claim word is visible to our last look (all seq_cst). */
         atomic_fetch_add(&p->n_sleeping, 1);
+        uint32_t q = atomic_load(&p->seq);
         s = atomic_load(&p->claim);
-        bool stop = atomic_load(&p->stop);
-        if (s >> CLAIM_BITS == last && !stop)
-            park(p, &p->seq, (uint32_t)last);
+        if (s >> CLAIM_BITS == last)
+            park(p, &p->seq, q);
         atomic_fetch_sub(&p->n_sleeping, 1);
         s = atomic_load(&p->claim);
-        if (s >> CLAIM_BITS != last || atomic_load(&p->stop))
+        if (s >> CLAIM_BITS != last)
             return s;
     }
 }
@@ -254,13 +257,26 @@ int tpool_new(struct tpool **out, int n_threads)
     return 0;
 }
 
+/* Publishes generation gen + 1 with `claimed` slots already taken and wakes sleeping
+ * workers. */
+static void publish(struct tpool *p, uint32_t claimed)
+{
+    p->gen++;
+    atomic_store(&p->claim, p->gen << CLAIM_BITS | claimed);
+    if (atomic_load(&p->n_sleeping) > 0) {
+        atomic_fetch_add(&p->seq, 1);
+        unpark(p, &p->seq);
+    }
+}
+
 void tpool_free(struct tpool *p)
 {
     if (!p)
         return;
-    atomic_store(&p->stop, true);
-    atomic_fetch_add(&p->seq, 1); /* a sleeping worker's futex word must change */
-    unpark(p, &p->seq);
+    if (p->n > 1) {
+        atomic_store(&p->stop, true);
+        publish(p, (uint32_t)p->n); /* a job with no slot left: workers see stop */
+    }
     for (int i = 1; i < p->n; i++)
         pthread_join(p->th[i - 1], NULL);
 #ifndef __linux__
@@ -285,13 +301,8 @@ void tpool_run(struct tpool *p, tpool_fn fn, void *ctx)
     }
     p->fn = fn;
     p->ctx = ctx;
-    p->gen++;
     atomic_store(&p->pending, (uint32_t)p->n);
-    /* publish with slot 0 already ours */
-    atomic_store(&p->claim, p->gen << CLAIM_BITS | 1);
-    atomic_store(&p->seq, (uint32_t)p->gen);
-    if (atomic_load(&p->n_sleeping) > 0)
-        unpark(p, &p->seq);
+    publish(p, 1); /* slot 0 is ours */
     fn(ctx, 0, p->n);
     atomic_fetch_sub(&p->pending, 1);
     run_slots(p, atomic_load(&p->claim));
