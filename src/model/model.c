@@ -653,20 +653,10 @@ void hy_model_free(hy_model *m)
 {
     if (!m)
         return;
-    stream_free(m->stream);
-    free(m->unit_off);
-    if (m->arena)
-        munmap(m->arena, m->arena_len);
-    if (m->map)
-        munmap(m->map, m->map_len);
-    free(m->rope_factors);
+    unplace(m);
     tokenizer_free(m->tok);
-    free(m->layers);
-    free(m->experts);
     free(m->tensors);
-    hy_plan_free(m->plan);
     gguf_free(m->gguf);
-    file_close(m->dfile);
     file_close(m->file);
     free(m->path);
     pthread_mutex_destroy(&m->stream_mu);
