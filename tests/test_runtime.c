@@ -53,15 +53,23 @@ static float *eval(hy_model *m, int *n_vocab)
     return out;
 }
 
-static hy_model *load_cache(const char *path, const char *mode, uint64_t budget, const char *cache)
+/* The parameters every test here places with: 2 threads, 64 positions, no measuring
+ * (placement is what is tested, not the machine). */
+static struct hy_model_params test_params(const char *mode, uint64_t budget)
 {
     struct hy_model_params mp = hy_model_default_params();
-    mp.expert_cache = cache;
     mp.plan.n_threads = 2;
     mp.plan.n_ctx = 64;
     mp.plan.mode = mode;
     mp.plan.ram_budget = budget;
-    mp.plan.no_measure = true; /* placement is what is tested, not the machine */
+    mp.plan.no_measure = true;
+    return mp;
+}
+
+static hy_model *load_cache(const char *path, const char *mode, uint64_t budget, const char *cache)
+{
+    struct hy_model_params mp = test_params(mode, budget);
+    mp.expert_cache = cache;
     hy_model *m = NULL;
     if (hy_model_load(path, &mp, &m))
         return NULL;
@@ -108,11 +116,7 @@ static void test_schedule_order(void)
     int nv;
     float *ref = m ? eval(m, &nv) : NULL;
     hy_model_free(m);
-    struct hy_model_params mp = hy_model_default_params();
-    mp.plan.n_threads = 2;
-    mp.plan.n_ctx = 64;
-    mp.plan.mode = "layer-stream";
-    mp.plan.no_measure = true;
+    struct hy_model_params mp = test_params("layer-stream", 0);
     struct place_hooks hk = {.reorder = swap_gate_up};
     m = NULL;
     CHECKF(model_load_file(path, &mp, &hk, &m) == 0, "%s", hy_last_error());
@@ -177,11 +181,7 @@ static hy_model *load_faulty(const char *path, const struct file_fault *spec, co
     struct file *in, *f;
     if (file_open(&in, path) || file_open_fault(&f, in, spec))
         return NULL;
-    struct hy_model_params mp = hy_model_default_params();
-    mp.plan.n_threads = 2;
-    mp.plan.n_ctx = 64;
-    mp.plan.mode = mode;
-    mp.plan.no_measure = true;
+    struct hy_model_params mp = test_params(mode, 0);
     hy_model *m = NULL;
     struct place_hooks hk = {.dfile = f};
     if (model_load_file(path, &mp, &hk, &m))
@@ -439,11 +439,7 @@ static void test_truncated_on_disk(void)
         FILE *fw = fopen(path, "wb");
         fwrite(data, 1, n, fw);
         fclose(fw);
-        struct hy_model_params mp = hy_model_default_params();
-        mp.plan.n_threads = 2;
-        mp.plan.n_ctx = 64;
-        mp.plan.mode = "layer-stream";
-        mp.plan.no_measure = true;
+        struct hy_model_params mp = test_params("layer-stream", 0);
         mp.io = mapped ? HY_IO_MMAP : HY_IO_AUTO;
         hy_model *m = NULL;
         CHECKF(hy_model_load(path, &mp, &m) == 0, "%s", hy_last_error());
